@@ -1,0 +1,1 @@
+"""Diffusion: schedules, samplers and temperature (chapter 2)."""
