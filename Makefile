@@ -6,7 +6,6 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export TEMPGUIDE_PROFILE ?= quick
-export MPLBACKEND ?= Agg
 
 .PHONY: venv test book book-student clean
 
