@@ -46,7 +46,6 @@ start token (it is the prompt).  Probabilities are float64 tensors.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 
 import torch
@@ -117,16 +116,25 @@ def temper(probs: torch.Tensor, beta: float) -> torch.Tensor:
     return weights / weights.sum(dim=-1, keepdim=True)
 
 
+def _tree(lm: MarkovLM, beta: float) -> dict[tuple[int, ...], float]:
+    """Q_β(y) for every complete sequence with P(y) > 0, by one walk over the prefix tree."""
+    out: dict[tuple[int, ...], float] = {}
+    stack: list[tuple[tuple[int, ...], float]] = [((), 1.0)]
+    while stack:
+        prefix, q = stack.pop()
+        p_next = lm.next_probs(prefix)
+        q_next = temper(p_next, beta).tolist()  # Q_β(· | prefix), computed once per prefix
+        for y in (i for i, pi in enumerate(p_next.tolist()) if pi > 0):
+            if y == lm.end:
+                out[prefix + (y,)] = q * q_next[y]
+            else:
+                stack.append((prefix + (y,), q * q_next[y]))
+    return out
+
+
 def sequences(lm: MarkovLM) -> list[tuple[int, ...]]:
     """Every complete sequence (ending with ``lm.end``) of positive probability, shortest first."""
-    words = [v for v in range(lm.vocab_size) if v != lm.end]
-    out = []
-    for n in range(lm.max_len + 1):
-        for body in itertools.product(words, repeat=n):
-            seq = body + (lm.end,)
-            if sequence_prob(lm, seq) > 0:
-                out.append(seq)
-    return out
+    return sorted(_tree(lm, 1.0), key=lambda s: (len(s), s))
 
 
 def sequence_prob(lm: MarkovLM, seq, beta: float = 1.0) -> float:
@@ -144,7 +152,8 @@ def sequence_probs(lm: MarkovLM) -> torch.Tensor:
 
 def per_token_distribution(lm: MarkovLM, beta: float) -> torch.Tensor:
     """Q_β(y) = Π_i P^β(y_i | y_<i): the distribution temperature sampling really draws from (S,)."""
-    return torch.tensor([sequence_prob(lm, s, beta) for s in sequences(lm)], dtype=torch.float64)
+    q = _tree(lm, beta)
+    return torch.tensor([q[s] for s in sequences(lm)], dtype=torch.float64)
 
 
 def sequence_level_distribution(lm: MarkovLM, beta: float) -> torch.Tensor:
@@ -158,7 +167,7 @@ def kl_divergence(p, q) -> float:
     mask = p > 0
     if (q[mask] == 0).any():
         return math.inf
-    return float((p[mask] * (p[mask].log() - q[mask].log())).sum())
+    return max(0.0, float((p[mask] * (p[mask].log() - q[mask].log())).sum()))  # ≥ 0 up to rounding
 
 
 def entropy(p) -> float:
