@@ -25,8 +25,8 @@ class CharGPTConfig:
     """Sizes of a ``CharGPT``; the defaults are the shipped checkpoint's."""
 
     vocab_size: int = len(TEXT_VOCAB)
-    block_size: int = 128  # longest context, in characters
-    n_layer: int = 4
+    block_size: int = 256  # longest context, in characters
+    n_layer: int = 3
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.1
@@ -44,12 +44,22 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd)
         self.dropout = config.dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 × (B, T, C)
         q, k, v = (a.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for a in (q, k, v))  # (B, h, T, C/h)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                           dropout_p=self.dropout if self.training else 0.0)  # (B, h, T, C/h)
+        past = 0
+        if cache is not None:  # keys and values of earlier positions (see KVCached)
+            if "k" in cache:
+                past = cache["k"].shape[2]
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)  # (B, h, past + T, C/h)
+            cache["k"], cache["v"] = k, v
+        if past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                               dropout_p=self.dropout if self.training else 0.0)  # (B, h, T, C/h)
+        else:  # new position past + i sees keys 0..past + i
+            mask = torch.arange(T, device=x.device)[:, None] + past >= torch.arange(past + T, device=x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, T, C/h)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
         return F.dropout(self.proj(y), self.dropout, self.training)
 
@@ -67,8 +77,8 @@ class Block(nn.Module):
             nn.Linear(4 * config.n_embd, config.n_embd), nn.Dropout(config.dropout),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))  # (B, T, C)
+    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache)  # (B, T, C)
         return x + self.mlp(self.ln2(x))  # (B, T, C)
 
 
@@ -95,15 +105,51 @@ class CharGPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, caches: list[dict] | None = None) -> torch.Tensor:
+        """Logits (B, T, V) for ``ids`` (B, T).
+
+        With ``caches`` (one dict per block, see ``KVCached``) ``ids`` are the
+        positions *after* those already cached, and the cached keys/values are reused.
+        """
         B, T = ids.shape
-        if T > self.block_size:
-            raise ValueError(f"ids has {T} positions, more than block_size={self.block_size}")
-        pos = torch.arange(T, device=ids.device)  # (T,)
+        past = caches[0]["k"].shape[2] if caches and "k" in caches[0] else 0
+        if past + T > self.block_size:
+            raise ValueError(f"ids has {past + T} positions, more than block_size={self.block_size}")
+        pos = torch.arange(past, past + T, device=ids.device)  # (T,)
         x = self.drop(self.tok_emb(ids) + self.pos_emb(pos))  # (B, T, C)
-        for block in self.blocks:
-            x = block(x)  # (B, T, C)
+        for i, block in enumerate(self.blocks):
+            x = block(x, caches[i] if caches else None)  # (B, T, C)
         return self.head(self.ln_f(x))  # (B, T, V)
+
+
+class KVCached:
+    """``CharGPT`` as a next-token model that remembers keys and values between calls.
+
+    ``cached(ids (B, T)) -> logits (B, V)`` equals ``model(ids)[:, -1]``.  When
+    ``ids`` is the previous call's ``ids`` plus one token (what
+    ``tempguide.lm.generate`` does until the context is full), only the new
+    position is computed: a step costs O(T) instead of O(T²).  Otherwise
+    (a new prompt, or a context window that has started to slide) everything is
+    recomputed, so the result never depends on the cache.
+    """
+
+    def __init__(self, model: CharGPT):
+        self.model = model
+        self.block_size = model.block_size  # read by tempguide.lm.generate
+        self.ids: torch.Tensor | None = None
+        self.caches: list[dict] = []
+
+    @torch.no_grad()
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        prev = self.ids
+        if (prev is not None and ids.shape[0] == prev.shape[0] and ids.shape[1] == prev.shape[1] + 1
+                and torch.equal(ids[:, :-1], prev)):
+            logits = self.model(ids[:, -1:], self.caches)  # (B, 1, V): only the new position
+        else:
+            self.caches = [{} for _ in self.model.blocks]
+            logits = self.model(ids, self.caches)  # (B, T, V)
+        self.ids = ids
+        return logits[:, -1]  # (B, V)
 
 
 def char_loss(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
