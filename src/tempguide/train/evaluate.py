@@ -12,20 +12,13 @@ no guidance, ``n/10`` per class), and records in the manifest:
   images against the same test split (what a perfect generator scores);
 * ``sample_sharpness``: mean variance of the Laplacian (real test images beside it).
 
-The sampler is DDPM's ancestral sampler (Ho et al. 2020, Algorithm 2) on a
-strided subset of the 1000 training levels, written in the book's variable t:
-given z at level t and D = D(z, t), the next point at level s < t is drawn from
-the exact posterior of the forward process z_t = z_s + √(t − s)·ε,
-
-    z_s = D + (s/t)(z − D) + √(s(t − s)/t) · ε,       D(z, t) = z − √t · ε̂(z/√(1+t), t),
-
-and the last step (s = 0) returns D.  (The diffusion chapter's samplers live in
-``tempguide.diffusion``; this small copy keeps the toolkit's check independent.)
+The sampler is DDPM's ancestral sampler (Ho et al. 2020, Algorithm 2) on
+``n_steps`` levels evenly strided through the 1000 training levels:
+``tempguide.diffusion.ddpm.sample_ddpm``.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 import torch
@@ -33,30 +26,25 @@ from tqdm.auto import tqdm
 
 from .. import pretrained
 from ..data import load_mnist
-from ..diffusion.schedules import ddpm_ts
+from ..diffusion.ddpm import sample_ddpm
+from ..diffusion.schedules import ddpm_alpha_bars
 from ..metrics import image
 
 
 @torch.no_grad()
-def ancestral_sample(eps_net, n: int, *, labels: torch.Tensor | None = None, n_steps: int = 250,
-                     generator: torch.Generator | None = None, batch_size: int = 250,
-                     progress: bool = True) -> torch.Tensor:
-    """n images (n, 1, 28, 28) by strided DDPM ancestral sampling (module docstring)."""
+def ddpm_samples(eps_net, n: int, *, labels: torch.Tensor | None = None, n_steps: int = 250,
+                 generator: torch.Generator | None = None, batch_size: int = 100,
+                 progress: bool = True) -> torch.Tensor:
+    """n images (n, 1, 28, 28) by DDPM ancestral sampling on ``n_steps`` strided levels (module docstring)."""
     device = next(eps_net.parameters()).device
-    levels = ddpm_ts()
-    idx = torch.linspace(len(levels) - 1, 0, n_steps).round().long()
-    ts = torch.cat([levels[idx], torch.zeros(1, dtype=torch.float64)])  # t_max > … > t_1 > 0
+    idx = torch.linspace(999, 0, n_steps).round().long()
+    alpha_bars = torch.cat([ddpm_alpha_bars()[idx], torch.ones(1, dtype=torch.float64)])  # noisiest first, then 1
     out = []
-    for start in range(0, n, batch_size):
+    for start in tqdm(range(0, n, batch_size), desc="sample", disable=not progress):
         m = min(batch_size, n - start)
         c = None if labels is None else labels[start:start + m].to(device)
-        z = math.sqrt(1 + ts[0].item()) * torch.randn(m, 1, 28, 28, generator=generator).to(device)
-        for t, s in tqdm(list(zip(ts[:-1].tolist(), ts[1:].tolist())), desc="sample", disable=not progress,
-                         mininterval=2.0):
-            D = z - math.sqrt(t) * eps_net(z / math.sqrt(1 + t), torch.tensor(t, device=device), c)
-            noise = torch.randn(z.shape, generator=generator).to(device)
-            z = D + (s / t) * (z - D) + math.sqrt(s * (t - s) / t) * noise if s > 0 else D
-        out.append(z.cpu())
+        x = torch.randn(m, 1, 28, 28, generator=generator).to(device)  # x_T ~ N(0, I)
+        out.append(sample_ddpm(eps_net, x, alpha_bars.to(device), labels=c, generator=generator).cpu())
     return torch.cat(out)
 
 
@@ -66,7 +54,7 @@ def sample_metrics(eps_net, classifier, *, n: int = 500, n_steps: int = 250, see
     g = torch.Generator().manual_seed(seed)
     conditional = eps_net.config.num_classes is not None
     labels = torch.arange(n) % 10 if conditional else None
-    samples = ancestral_sample(eps_net, n, labels=labels, n_steps=n_steps, generator=g, progress=progress)
+    samples = ddpm_samples(eps_net, n, labels=labels, n_steps=n_steps, generator=g, progress=progress)
     test_x, _ = load_mnist("test", source="subset", verbose=False)
     train_x, _ = load_mnist("train", source="subset", verbose=False)
     real = train_x[torch.randperm(len(train_x), generator=g)[:n]]

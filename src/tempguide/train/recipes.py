@@ -133,7 +133,7 @@ def mnist_classifier(*, steps=None, seed=0, device=None, progress=True) -> Train
 # ---------------------------------------------------------------- diffusion models (ε-networks)
 UNCOND_CONFIG = UNetConfig()
 COND_CONFIG = UNetConfig(num_classes=10)
-DIFFUSION_STEPS = 3500  # ~40 min each at one CPU thread, sharing the cores (benchmarks/bench_training.py)
+DIFFUSION_STEPS = 2500  # ~45 min each on a shared 2-core CPU (benchmarks/bench_training.py)
 
 
 def _diffusion(model_config, p_uncond, *, steps, seed, device, progress) -> Trained:
@@ -170,7 +170,7 @@ def mnist_noisy_classifier(*, steps=None, seed=0, device=None, progress=True) ->
     Metric: test-split accuracy at a few noise levels (accuracy must fall towards
     10% as t grows: at t = 10 the signal-to-noise ratio is 1/10).
     """
-    steps, batch_size, lr = steps or 3000, 64, 2e-3
+    steps, batch_size, lr = steps or 2000, 64, 2e-3
     device = device or config.device()
     images, labels = load_mnist("train", source="subset", verbose=False)
     model = _build(NoisyClassifier, NOISY_CLASSIFIER_CONFIG, seed)
