@@ -20,8 +20,8 @@ from .sample import generate
 
 
 def text_windows(text: str, n: int, length: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``n`` random windows (n, length) of ``text``'s token ids, each starting at the beginning of a line."""
-    starts = [i + 1 for i, ch in enumerate(text[:len(text) - length - 1]) if ch == "\n"]
+    """``n`` random windows (n, length) of ``text``'s token ids, each starting at a line that begins with a letter."""
+    starts = [i + 1 for i, ch in enumerate(text[:len(text) - length - 1]) if ch == "\n" and text[i + 1].isalpha()]
     if len(starts) < n:
         raise ValueError(f"text has only {len(starts)} line starts with {length} characters after them, need n={n}")
     pick = torch.randperm(len(starts), generator=generator)[:n]
@@ -41,11 +41,15 @@ def decoding_metrics(model, ids: torch.Tensor, prompt_length: int) -> dict:
 
 
 def sweep(model, prompts: torch.Tensor, max_new_tokens: int, settings: list[dict], *,
-          generator: torch.Generator | None = None, progress: bool = True) -> list[dict]:
-    """One row per decoding ``setting`` (keyword arguments of ``generate``): the setting and its metrics."""
+          generator: torch.Generator | None = None, sampler=None, progress: bool = True) -> list[dict]:
+    """One row per decoding ``setting`` (keyword arguments of ``generate``): the setting and its metrics.
+
+    ``model(ids) -> logits (B, T, V)`` scores the text; ``sampler`` (default
+    ``model``) generates it, e.g. ``KVCached(model)``, the same model but faster.
+    """
     rows = []
     for setting in tqdm(settings, desc="settings", disable=not progress):
-        ids = generate(model, prompts, max_new_tokens, generator=generator, **setting)
+        ids = generate(sampler or model, prompts, max_new_tokens, generator=generator, **setting)
         rows.append({**setting, **decoding_metrics(model, ids, prompts.shape[1])})
     return rows
 

@@ -90,7 +90,10 @@ def token_log_probs(model, ids: torch.Tensor, *, context: int | None = None, str
     start = 0
     while done < T:
         window = ids[:, start:start + context + 1]  # (B, w ≤ context + 1)
-        logp = F.log_softmax(model(window[:, :-1]).float(), dim=-1)  # (B, w − 1, V): row j predicts window[:, j + 1]
+        logits = model(window[:, :-1])
+        if logits.dim() != 3:
+            raise ValueError(f"model must return logits at every position (B, T, V), got shape {tuple(logits.shape)}")
+        logp = F.log_softmax(logits.float(), dim=-1)  # (B, w − 1, V): row j predicts window[:, j + 1]
         picked = logp.gather(-1, window[:, 1:, None])[..., 0]  # (B, w − 1): log P(ids[start + j + 1])
         first = done - start - 1  # index in ``picked`` of the first unscored position
         out[:, done - 1:start + window.shape[1] - 1] = picked[:, first:]
