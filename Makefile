@@ -20,7 +20,7 @@ venv: $(STAMP)
 
 # Unit tests, then every notebook under nbval, then the Colab simulation, the
 # book build (reusing the executed notebooks through jupyter-cache) and the
-# browser test of the built pages; the order lives in tests/conftest.py.
+# browser test of the built pages; the order lives in conftest.py.
 test: $(STAMP)
 	$(BIN)/python -m pytest
 

@@ -1,0 +1,104 @@
+"""The book builds with zero warnings, reuses the Colab executions, and fails loudly.
+
+Issue "Foundation" item 7 and issue "book and launch" items 3 and 6.  The
+session's `book_build` fixture (tests/conftest.py) removes `_build/html` and
+runs `jupyter-book build --all -W -n --keep-going .` (with
+`nb_execution_raise_on_error: true` from `_config.yml`), so every page is
+rebuilt and `-W` sees every warning.  Tiny throw-away books with the real
+`_config.yml` prove that a broken cross-reference, a page missing from the
+table of contents and a failing notebook each fail that same command.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import pytest
+
+from book_tools import notebook, run_book_build, tiny_book
+from notebook_tools import COLAB_EXECUTED, ROOT, book_notebooks, load_config, toc_files
+from tempguide import colab
+
+pytestmark = pytest.mark.book
+
+
+def test_book_builds_without_warnings(book_build):
+    assert book_build.returncode == 0, book_build.output[-6000:]
+    assert not book_build.problems(), "\n".join(book_build.problems())
+    assert "build succeeded" in book_build.output
+
+
+def test_every_toc_page_is_rendered(book_build):
+    missing = [f for f in toc_files() if not (book_build.html / f"{f}.html").is_file()]
+    assert not missing
+
+
+def test_book_reuses_the_colab_executions(book_build, request, stage_report):
+    """Executions stored by the Colab simulation are found by hash; the build does not redo them."""
+    assert not set(book_build.cached_before) & set(book_build.executed), (
+        "the build executed notebooks that the cache already held")
+    assert set(book_build.cached_before) <= set(book_build.reused)
+    colab_ran = request.config.stash.get(COLAB_EXECUTED, set())
+    in_book = {p.relative_to(ROOT).as_posix() for p in book_notebooks()}
+    if colab_ran:
+        assert in_book <= colab_ran | set(book_build.cached_before)
+        assert not book_build.executed, f"re-executed: {book_build.executed}"
+    stage_report("Book build", f"reused (no execution): {sorted(book_build.reused) or '-'}; "
+                 f"executed by the build: {sorted(book_build.executed) or '-'}")
+
+
+def test_notebook_pages_have_colab_and_binder_buttons(book_build):
+    config = load_config()
+    owner_repo = urlparse(config["repository"]["url"]).path.strip("/")
+    branch = config["repository"]["branch"]
+    assert config["repository"]["url"] == colab.REPOSITORY_URL
+    notebooks = book_notebooks()
+    assert notebooks
+    for path in notebooks:
+        name = path.relative_to(ROOT).as_posix()
+        html = (book_build.html / path.relative_to(ROOT).with_suffix(".html")).read_text()
+        assert f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{name}" in html, name
+        assert f"https://mybinder.org/v2/gh/{owner_repo}/{branch}?urlpath=tree/{name}" in html, name
+
+
+# --- the build fails on what would otherwise break silently ------------------------------------
+
+def test_control_a_correct_tiny_book_builds(tmp_path):
+    """Without this, the failures below could come from the tiny book itself."""
+    book = tiny_book(tmp_path, """\
+        format: jb-book
+        root: book/intro
+        chapters:
+          - file: book/page
+          - file: notebooks/fine
+        """, {"book/intro.md": "(intro)=\n# Intro\n\nSee {ref}`page-label` and $\\beta = 1/T$.\n",
+              "book/page.md": "(page-label)=\n# Page\n\nBack to {doc}`intro`.\n",
+              "notebooks/fine.ipynb": notebook("print(1 + 1)")})
+    returncode, output, _ = run_book_build(book)
+    assert returncode == 0, output[-4000:]
+
+
+def test_build_fails_on_a_broken_reference_and_a_missing_page(tmp_path):
+    book = tiny_book(tmp_path, """\
+        format: jb-book
+        root: book/intro
+        chapters:
+          - file: book/no_such_page
+        """, {"book/intro.md": "# Intro\n\nSee {ref}`no-such-label`.\n"})
+    returncode, output, _ = run_book_build(book)
+    assert returncode != 0
+    assert "toctree contains reference to nonexisting document 'book/no_such_page'" in output
+    assert "undefined label: 'no-such-label'" in output
+
+
+def test_build_fails_on_a_notebook_error(tmp_path):
+    book = tiny_book(tmp_path, """\
+        format: jb-book
+        root: book/intro
+        chapters:
+          - file: notebooks/broken
+        """, {"book/intro.md": "# Intro\n",
+              "notebooks/broken.ipynb": notebook("raise RuntimeError('this cell fails')")})
+    returncode, output, _ = run_book_build(book)
+    assert returncode != 0
+    assert "Executing notebook failed: CellExecutionError" in output
+    assert "RuntimeError: this cell fails" in output
