@@ -157,3 +157,14 @@ def test_temperature_zero_sde_is_deterministic():
     a = sample_reverse_sde(MIX.denoise, z, ts, temperature=0.0, generator=torch.Generator().manual_seed(1))
     b = sample_reverse_sde(MIX.denoise, z, ts, temperature=0.0, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(a, b)
+
+
+def test_adapters_accept_one_noise_level_per_example():
+    """Training calls ε-networks with t of shape (B,); the adapters broadcast it per row."""
+    z = points(5)
+    t = torch.tensor([1e-3, 0.1, 1.0, 10.0, 100.0], dtype=torch.float64)
+    x = z / (1 + t[:, None]).sqrt()
+    eps_hat = eps_from_denoiser(MIX.denoise)(x, t)
+    rows = torch.cat([eps_from_denoiser(MIX.denoise)(x[i:i + 1], t[i]) for i in range(5)])
+    torch.testing.assert_close(eps_hat, rows)
+    torch.testing.assert_close(denoiser_from_eps(eps_from_denoiser(MIX.denoise))(z, t), MIX.denoise(z, t))

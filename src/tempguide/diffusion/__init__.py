@@ -20,6 +20,8 @@ from .gaussian import final_variances, linear_reverse_moments
 from .langevin import sample_annealed_langevin
 from .ode import sample_ode_euler, sample_ode_heun
 from .reverse_sde import sample_reverse_sde, sample_reverse_sde_rescaled
+from .score_matching import (ddpm_loss, denoising_score_matching_loss, implicit_score_matching_loss,
+                             sliced_score_matching_loss)
 from .schedules import (alpha_bar_from_t, ddpm_alpha_bars, ddpm_ts, geometric_ts, karras_ts, sigma_from_t,
                         t_from_alpha_bar, t_from_sigma)
 from .temperature import (ModeStats, mode_statistics, sample_prior, scale_eps, scale_score,
@@ -31,5 +33,6 @@ __all__ = [
     "sample_ode_euler", "sample_ode_heun", "sample_reverse_sde", "sample_reverse_sde_rescaled",
     "alpha_bar_from_t", "ddpm_alpha_bars", "ddpm_ts", "geometric_ts", "karras_ts", "sigma_from_t",
     "t_from_alpha_bar", "t_from_sigma", "ModeStats", "mode_statistics", "sample_prior", "scale_eps",
-    "scale_score", "tempered_mixture_approx", "tempered_probabilities",
+    "scale_score", "tempered_mixture_approx", "tempered_probabilities", "ddpm_loss",
+    "denoising_score_matching_loss", "implicit_score_matching_loss", "sliced_score_matching_loss",
 ]

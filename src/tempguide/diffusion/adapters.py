@@ -17,16 +17,22 @@ import torch
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def _per_example(t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """t as 0-dim, or (B,) reshaped to (B, 1, …) to broadcast against z."""
+    return t.reshape(-1, *[1] * (z.ndim - 1)) if t.ndim else t
+
+
 def denoiser_from_eps(net, labels: torch.Tensor | None = None) -> Denoiser:
     """The denoiser D(z, t) = z − √t · ε̂(z/√(1+t), t) of an ε-network ``net(x, t, labels)``.
 
     ``labels`` (B,) are passed through unchanged (``None`` = unconditional / null
-    label).  Book: "Notation" (ε-networks) and "Diffusion background" (ε-parameterisation).
+    label); t is 0-dim (samplers) or (B,) (training).  Book: "Notation" (ε-networks) and "Diffusion background" (ε-parameterisation).
     """
     def denoiser(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        t = torch.as_tensor(t, dtype=torch.float64)
-        eps_hat = net(z / (1 + t).sqrt(), t.to(z.dtype), labels)  # network sees x = √ᾱ·z
-        return z - t.sqrt() * eps_hat
+        t = torch.as_tensor(t, dtype=torch.float64, device=z.device)
+        t_b = _per_example(t, z)
+        eps_hat = net(z / (1 + t_b).sqrt(), t.to(z.dtype), labels)  # network sees x = √ᾱ·z
+        return z - t_b.sqrt() * eps_hat
     return denoiser
 
 
@@ -37,9 +43,10 @@ def eps_from_denoiser(denoiser: Denoiser):
     ε-prediction network DDPM/DDIM samplers expect.
     """
     def net(x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        t = torch.as_tensor(t, dtype=torch.float64)
-        z = x * (1 + t).sqrt()
-        return (z - denoiser(z, t)) / t.sqrt()
+        t = torch.as_tensor(t, dtype=torch.float64, device=x.device)
+        t_b = _per_example(t, x)
+        z = x * (1 + t_b).sqrt()
+        return (z - denoiser(z, t)) / t_b.sqrt()
     return net
 
 
