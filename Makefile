@@ -28,5 +28,13 @@ test: $(STAMP)
 book: $(STAMP)
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 
+# The student edition: the same book without the solutions of its exercises
+# (sphinx-exercise's hide_solutions, switched on in a generated copy of
+# _config.yml), into _build/student/_build/html.  Executions come from the same cache.
+book-student: $(STAMP)
+	$(BIN)/python -m tempguide.homework book-config _config.yml _build/student/_config.yml
+	$(BIN)/jupyter-book build --all -W -n --keep-going --config _build/student/_config.yml \
+		--path-output _build/student .
+
 clean:
 	rm -rf _build
