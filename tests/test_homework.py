@@ -22,7 +22,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from tempguide.colab import SETUP_CELL
 from tempguide.homework import (MarkerError, assignment_id, find_solution, grade, notebook_text,
-                                solution_source, student_notebook, graded_cells, write_student)
+                                solution_source, student_notebook, student_source, graded_cells,
+                                write_student)
 from tempguide.homework.book import student_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,7 +155,8 @@ def test_student_version_replaces_solutions_and_removes_hidden_tests(tiny):
     nb = nbformat.read(student, as_version=4)
     text = student.read_text()
     assert "return a + b" not in text and "SECRET" not in text and "HIDDEN" not in text and "-5, 5" not in text
-    assert nb.cells[1].source == 'def add(a, b):\n    # YOUR CODE HERE\n    raise NotImplementedError("use the + operator")'
+    assert nb.cells[1].source == \
+        'def add(a, b):\n    # YOUR CODE HERE\n    raise NotImplementedError("use the + operator")'
     assert 'raise NotImplementedError("your code here")' in nb.cells[3].source
     assert nb.cells[2].source == "assert add(1, 2) == 3"  # visible test kept
     assert nb.cells[7].source == "Why?\n\nYOUR ANSWER HERE\n\n*Hint: think twice*"
@@ -272,6 +274,18 @@ def test_hidden_tests_run_and_edited_tests_are_restored(tiny, tmp_path):
     hidden = by_name(grade(submission, hidden=True, solutions=solutions, timeout=10))
     assert hidden["add"]["score"] == 0 and "AssertionError" in hidden["add"]["message"]
     assert hidden["square"]["score"] == 0 and hidden["halve"]["score"] == 1.5
+
+
+def test_test_cells_without_metadata_are_recognised_by_their_source(tiny, tmp_path):
+    solutions, solution, student = tiny
+    nb = nbformat.read(solution, as_version=4)
+    for cell in nb.cells:  # solved, then saved by an editor that drops cell metadata
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.source = student_source(cell.source, cell.cell_type)
+        cell.metadata = {}
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    result = grade(tmp_path / "tiny.ipynb", hidden=True, solutions=solutions, timeout=10)
+    assert result["score"] == result["max_score"] == 6.5
 
 
 def test_deleted_test_cell_and_unreadable_file(tiny, tmp_path):

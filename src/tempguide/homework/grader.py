@@ -11,7 +11,8 @@ same assignment (``<solutions>/<assignment id>.ipynb``, the id from the
 submission's metadata or else its file name): every test cell of the
 submission is replaced by the solution's version of that cell (same
 ``grade_id``), hidden tests included, and points come from the solution too, so
-edited or deleted tests change nothing.  Without it, the submission's own test
+edited or deleted tests change nothing (a test cell whose metadata an editor
+dropped is still recognised by its unchanged source).  Without it, the submission's own test
 cells and points are used (what a student can run alone).
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ import nbformat
 
 from .cells import assignment_id, nbgrader, graded_cells, validate_solution
 from .kernel import CellResult, CellRunner
-from .markers import solution_source
+from .markers import solution_source, student_source
 
 MAX_MESSAGE = 600  # characters of an exception message kept in the report
 
@@ -56,10 +57,27 @@ def _short(text: str) -> str:
 
 
 def _exercises(solution) -> list[dict]:
-    """``[{name, points, source}]`` from the test cells of ``solution`` (hidden tests included)."""
+    """``[{name, points, source, visible}]`` from the test cells of ``solution``.
+
+    ``source`` includes the hidden tests; ``visible`` is what the student version shows.
+    """
     validate_solution(solution)
     return [{"name": nbgrader(c)["grade_id"], "points": nbgrader(c)["points"],
-             "source": solution_source(c.source, "code", i)} for i, c in graded_cells(solution)]
+             "source": solution_source(c.source, "code", i), "visible": student_source(c.source, "code", i)}
+            for i, c in graded_cells(solution)]
+
+
+def _restore_lost_metadata(nb, expected: list[dict]) -> None:
+    """A test cell whose metadata an editor dropped is recognised by its unchanged visible source."""
+    present = {nbgrader(c).get("grade_id") for _, c in graded_cells(nb)}
+    for e in expected:
+        if e["name"] in present:
+            continue
+        for cell in nb.cells:
+            if cell.get("cell_type") == "code" and not nbgrader(cell) and cell.source.strip() == e["visible"].strip():
+                cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": e["name"],
+                                             "points": e["points"]}
+                break
 
 
 def _points(value) -> int | float:
@@ -110,6 +128,8 @@ def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None
 
 
 def _run_and_score(nb, expected: list[dict] | None, cwd: str, timeout: float) -> dict:
+    if expected is not None:
+        _restore_lost_metadata(nb, expected)
     tests = graded_cells(nb)
     if expected is None:  # the submission's own tests: first occurrence of each grade_id sets the points
         expected = []
