@@ -8,7 +8,6 @@ here, so each grading takes a second or two.
 from __future__ import annotations
 
 import ast
-import copy
 import json
 import subprocess
 import sys
