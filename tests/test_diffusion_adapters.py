@@ -148,6 +148,9 @@ def test_wrapper_and_prior_errors():
         sample_prior((3,), 1.0, temperature=-1.0)
     with pytest.raises(ValueError, match="beta"):
         tempered_probabilities(torch.zeros(3), 0.0)
+    from tempguide.diffusion import ode_scaled_start_1d
+    with pytest.raises(ValueError, match="1-D"):
+        ode_scaled_start_1d(MIX, 0.5)
 
 
 def test_temperature_zero_sde_is_deterministic():

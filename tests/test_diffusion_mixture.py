@@ -72,3 +72,20 @@ def test_temperature_adjusted_sde_is_not_p_beta_on_a_mixture():
     se = (exact.weights * (1 - exact.weights) / N).sqrt()
     assert ((sde.weights - exact.weights).abs() > 5 * se).any()  # weights differ from P^β …
     torch.testing.assert_close(sde.stds, exact.stds, rtol=0.12, atol=0)  # … widths about agree (√T s_k)
+
+
+def test_ode_from_scaled_start_is_the_squeezed_quantile_map_in_1d():
+    """In 1-D the ODE's flow map is monotone: from N(0, T t_0) it lands on F⁻¹(Φ(√T ξ)) (t_0 → ∞)."""
+    from tempguide.diffusion import ode_scaled_start_1d
+    mix = toy.mixture_1d()
+    y1, m1 = ode_scaled_start_1d(mix, 1.0)
+    torch.testing.assert_close(mode_statistics(mix, y1, m1).weights, mix.weights, atol=2e-3, rtol=0)
+    T = 0.25
+    g = torch.Generator().manual_seed(3)
+    z = sample_prior((N, 1), 1e4, temperature=T, generator=g, dtype=torch.float64)
+    sim = mode_statistics(mix, sample_ode_heun(mix.denoise, z, karras_ts(1e4, 1e-4, 100)))
+    exact = mode_statistics(mix, *ode_scaled_start_1d(mix, T))
+    se = (exact.weights * (1 - exact.weights) / N).sqrt()
+    assert bool(((sim.weights - exact.weights).abs() < 5 * se + 0.005).all()), (sim.weights, exact.weights)
+    torch.testing.assert_close(sim.means, exact.means, atol=0.03, rtol=0)
+    torch.testing.assert_close(sim.stds, exact.stds, rtol=0.05, atol=0)

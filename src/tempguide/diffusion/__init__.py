@@ -24,7 +24,7 @@ from .score_matching import (ddpm_loss, denoising_score_matching_loss, implicit_
                              sliced_score_matching_loss)
 from .schedules import (alpha_bar_from_t, ddpm_alpha_bars, ddpm_ts, geometric_ts, karras_ts, sigma_from_t,
                         t_from_alpha_bar, t_from_sigma)
-from .temperature import (ModeStats, mode_statistics, sample_prior, scale_eps, scale_score,
+from .temperature import (ModeStats, mode_statistics, ode_scaled_start_1d, sample_prior, scale_eps, scale_score,
                           tempered_mixture_approx, tempered_probabilities)
 
 __all__ = [
@@ -33,6 +33,6 @@ __all__ = [
     "sample_ode_euler", "sample_ode_heun", "sample_reverse_sde", "sample_reverse_sde_rescaled",
     "alpha_bar_from_t", "ddpm_alpha_bars", "ddpm_ts", "geometric_ts", "karras_ts", "sigma_from_t",
     "t_from_alpha_bar", "t_from_sigma", "ModeStats", "mode_statistics", "sample_prior", "scale_eps",
-    "scale_score", "tempered_mixture_approx", "tempered_probabilities", "ddpm_loss",
+    "scale_score", "ode_scaled_start_1d", "tempered_mixture_approx", "tempered_probabilities", "ddpm_loss",
     "denoising_score_matching_loss", "implicit_score_matching_loss", "sliced_score_matching_loss",
 ]

@@ -109,6 +109,33 @@ def mode_statistics(mixture, y: torch.Tensor, mass: torch.Tensor | None = None) 
     return ModeStats(weights / mass.sum(), means, stds)
 
 
+def ode_scaled_start_1d(mixture, temperature: float, n: int = 4001) -> tuple[torch.Tensor, torch.Tensor]:
+    """The exact law of the probability-flow ODE started from N(0, T·t_0), in 1-D, as t_0 → ∞.
+
+    In one dimension the ODE's flow map is increasing, so it is the quantile map
+    z ↦ F⁻¹(F_{t_0}(z)), and F_{t_0}(z) → Φ(z/√t_0).  A start z = √(T t_0)·ξ therefore lands on
+
+        y = F⁻¹(Φ(√T · ξ)),    ξ ~ N(0, 1):
+
+    the quantiles of P squeezed towards its median.  Returns quadrature points
+    y (n, 1) and their probabilities (n,) (ξ on a grid over ±8).  Book: "Diffusion temperature".
+    """
+    T = check_temperature(temperature)
+    if mixture.dim != 1:
+        raise ValueError(f"ode_scaled_start_1d needs a 1-D mixture, got dim={mixture.dim}")
+    xi = torch.linspace(-8.0, 8.0, n, dtype=torch.float64)
+    mass = torch.softmax(-0.5 * xi**2, dim=0)                               # N(0, 1) on the grid
+    u = torch.special.ndtr(math.sqrt(T) * xi)                               # Φ(√T ξ)
+    mu, s, w = mixture.means[:, 0], mixture.stds, mixture.weights
+    lo = torch.full_like(u, (mu - 40 * s).min().item())
+    hi = torch.full_like(u, (mu + 40 * s).max().item())
+    for _ in range(100):                                                    # bisection for F(y) = u
+        mid = (lo + hi) / 2
+        below = (w * torch.special.ndtr((mid[:, None] - mu) / s)).sum(1) < u
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return ((lo + hi) / 2)[:, None], mass
+
+
 def tempered_mixture_approx(mixture, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """P^β of a mixture whose modes are far apart, in closed form: (weights (K,), stds (K,)).
 
