@@ -49,6 +49,10 @@ class Profile:
     text_samples: int  # generations per decoding setting (LLM chapter)
     text_length: int  # characters per generation (LLM chapter)
     sweep_points: int  # number of values in a temperature / guidance sweep
+    # Chapter 2's MNIST temperature sweep: images per setting and DDPM steps.  The course UNet costs
+    # ~10 ms per image and step on one CPU core, so the quick profile keeps n × steps small.
+    diffusion_sweep_samples: int
+    diffusion_sweep_steps: int
 
 
 PROFILES = {
@@ -65,6 +69,8 @@ PROFILES = {
         text_samples=8,
         text_length=200,
         sweep_points=5,
+        diffusion_sweep_samples=32,
+        diffusion_sweep_steps=20,
     ),
     "full": Profile(
         name="full",
@@ -79,6 +85,8 @@ PROFILES = {
         text_samples=64,
         text_length=400,
         sweep_points=9,
+        diffusion_sweep_samples=1000,
+        diffusion_sweep_steps=250,
     ),
 }
 
