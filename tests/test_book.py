@@ -10,6 +10,8 @@ table of contents and a failing notebook each fail that same command.
 """
 from __future__ import annotations
 
+import re
+from html.parser import HTMLParser
 from urllib.parse import urlparse
 
 import pytest
@@ -59,6 +61,42 @@ def test_notebook_pages_have_colab_and_binder_buttons(book_build):
         html = (book_build.html / path.relative_to(ROOT).with_suffix(".html")).read_text()
         assert f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{name}" in html, name
         assert f"https://mybinder.org/v2/gh/{owner_repo}/{branch}?urlpath=tree/{name}" in html, name
+
+
+class _Assets(HTMLParser):
+    """src/href of what a page loads: scripts, stylesheets, preloads, images, frames, media."""
+
+    LOADS = {"script": "src", "img": "src", "iframe": "src", "source": "src", "audio": "src",
+             "video": "src", "embed": "src", "object": "data"}
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in self.LOADS and attrs.get(self.LOADS[tag]):
+            self.urls.append(attrs[self.LOADS[tag]])
+        rel = (attrs.get("rel") or "").lower()
+        if tag == "link" and attrs.get("href") and rel in {"stylesheet", "preload", "modulepreload", "icon"}:
+            self.urls.append(attrs["href"])
+
+
+def test_pages_and_stylesheets_load_only_local_files(book_build):
+    """Static twin of the browser test: no page or stylesheet names a remote asset."""
+    remote = {}
+    for page in book_build.html.rglob("*.html"):
+        parser = _Assets()
+        parser.feed(page.read_text(errors="replace"))
+        found = [u for u in parser.urls if urlparse(u).scheme in {"http", "https"} or u.startswith("//")]
+        if found:
+            remote[page.relative_to(book_build.html).as_posix()] = found
+    for css in book_build.html.rglob("*.css"):
+        text = re.sub(r"/\*.*?\*/", "", css.read_text(errors="replace"), flags=re.DOTALL)
+        found = re.findall(r"(?:url\(|@import)\s*['\"]?((?:https?:)?//[^'\")\s]+)", text)
+        if found:
+            remote[css.relative_to(book_build.html).as_posix()] = found
+    assert not remote, remote
 
 
 # --- the build fails on what would otherwise break silently ------------------------------------
