@@ -68,11 +68,10 @@ def mystnb_notebooks(output: str, message: str) -> list[str]:
 
 
 def tiny_book(folder: Path, toc: str, pages: dict[str, str | nbformat.NotebookNode]) -> Path:
-    """A throw-away book with the real _config.yml (and its vendored assets and extension)."""
+    """A throw-away book with the real _config.yml (and its vendored assets)."""
     (folder / "book").mkdir(parents=True)
     (folder / "_config.yml").write_text((ROOT / "_config.yml").read_text())
-    for helper in ("_vendor", "_ext"):
-        os.symlink(ROOT / "book" / helper, folder / "book" / helper)
+    os.symlink(ROOT / "book" / "_vendor", folder / "book" / "_vendor")
     (folder / "_toc.yml").write_text(textwrap.dedent(toc))
     for name, content in pages.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,10 @@
-"""Keep the rendered book free of remote scripts: switch sphinx-thebe's loader off.
+"""Sphinx extension for the course book (not used by notebooks): no remote scripts on its pages.
+
+Listed in `_config.yml` under `sphinx.extra_extensions`.  It lives in the
+package, not in a `local_extensions` folder, so that every configuration file
+finds it wherever it lies (`make book-student` builds from a generated copy of
+`_config.yml` under `_build/`, and Jupyter Book resolves `local_extensions`
+paths against the configuration file's folder).
 
 Jupyter Book always loads `sphinx_thebe`, which puts on every page an inline
 script naming thebe's CDN bundle (`const THEBE_JS_URL = "https://unpkg.com/..."`)
@@ -12,10 +18,10 @@ If thebe is switched on in `_config.yml` it does nothing.  The browser test
 """
 from __future__ import annotations
 
-from sphinx.application import Sphinx
-from sphinx.util import logging
+from typing import TYPE_CHECKING
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:  # sphinx is a [dev] dependency; the package never imports this module itself
+    from sphinx.application import Sphinx
 
 
 def _drop_thebe_loader(app: Sphinx, config) -> None:
@@ -26,7 +32,10 @@ def _drop_thebe_loader(app: Sphinx, config) -> None:
     found = [listener for listener in app.events.listeners.get("env-before-read-docs", [])
              if listener.handler is sphinx_thebe.init_thebe_core]
     if not found:
-        logger.warning("offline_book: sphinx_thebe.init_thebe_core not found; thebe's CDN script stays")
+        from sphinx.util import logging
+
+        logging.getLogger(__name__).warning(
+            "tempguide.sphinx_offline: sphinx_thebe.init_thebe_core not found; thebe's CDN script stays")
     for listener in found:
         app.disconnect(listener.id)
 
