@@ -90,7 +90,7 @@ def test_cli_refuses_to_overwrite_then_writes_with_force(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err and (tmp_path / "toy_2d.pt").read_bytes() == b"old"
     assert cli.main(["toy_2d", "--out", str(tmp_path), "--steps", "5", "--force"]) == 0
     entry = pretrained.info("toy_2d", tmp_path)
-    assert entry["steps"] == 5 and entry["batch_size"] == 256 and "eps_mse_vs_exact_t=1" in entry["metrics"]
+    assert entry["steps"] == 5 and entry["batch_size"] == 256 and "eps_mse_cond_t=1" in entry["metrics"]
     assert pretrained.load("toy_2d", device="cpu", directory=tmp_path).config == recipes.TOY_CONFIG
 
 
