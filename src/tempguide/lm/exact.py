@@ -1,4 +1,4 @@
-"""An autoregressive toy whose whole sequence distribution can be enumerated (book §1.5).
+"""An autoregressive toy whose whole sequence distribution can be enumerated (book: llm-per-token; notebook 10).
 
 The seed's point: tempering each next-token distribution,
 
@@ -93,7 +93,7 @@ class MarkovLM:
 
 
 def toy_lm() -> MarkovLM:
-    """The chapter's toy (book §1.5): greedy decoding repeats ``a`` while ``b.`` is the most probable sentence."""
+    """The chapter's toy (book: llm-per-token; notebook 10): greedy decoding repeats ``a`` while ``b.`` is the most probable sentence."""
     #            next:  .     a     b     c
     transition = [[0.00, 0.45, 0.35, 0.20],   # after "." (the start): never an empty sentence
                   [0.10, 0.32, 0.28, 0.30],   # after "a": the chain keeps going, undecided

@@ -3,7 +3,7 @@
 A language model scores the next token with logits :math:`s(y)`.  Sampling at
 inverse temperature :math:`\\beta = 1/T` samples from
 
-    P^β(y) = softmax_y β·s(y) ∝ P(y)^β           (McAllester's lecture; book §1.2)
+    P^β(y) = softmax_y β·s(y) ∝ P(y)^β           (McAllester's lecture; book: llm-softmax-beta)
 
 and the truncation rules then remove tokens (their logits become −∞):
 
@@ -82,7 +82,7 @@ def filter_logits(
     top_p: float | None = None,
     min_p: float | None = None,
 ) -> torch.Tensor:
-    """Next-token logits after temperature, then top-k, then top-p, then min-p (book §1.2 and §1.6).
+    """Next-token logits after temperature, then top-k, then top-p, then min-p (book: "Temperature in LLM sampling").
 
     ``logits`` has shape (..., V): any leading batch dimensions, the vocabulary
     last.  Removed tokens get −∞; ``softmax`` of the result is the distribution a

@@ -1,4 +1,4 @@
-"""Sampling the next token and generating text: one visible loop (book §1.2 and §1.6).
+"""Sampling the next token and generating text: one visible loop (book: "Temperature in LLM sampling", softmax with β and top-p).
 
 ``model`` is any callable ``model(ids) -> logits`` with ``ids`` (B, T) int64 and
 ``logits`` either (B, T, V) — a transformer's logits at every position, such as

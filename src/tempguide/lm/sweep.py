@@ -1,4 +1,4 @@
-"""Decoding sweeps: generate from real prompts, measure the text (book §1.6; Holtzman et al. 2020, Table 1).
+"""Decoding sweeps: generate from real prompts, measure the text (book: llm-goldilocks, notebook 11; Holtzman et al. 2020, Table 1).
 
     for setting in settings:                       # e.g. {"temperature": 0.9} or {"top_p": 0.95}
         ids = generate(model, prompts, n, **setting)

@@ -1,4 +1,4 @@
-"""Text metrics for the decoding sweeps (book §1.7; Holtzman et al. 2020, Table 1).
+"""Text metrics for the decoding sweeps (book: llm-goldilocks, notebook 11; Holtzman et al. 2020, Table 1).
 
 A *token* here is a **word**: a maximal run of non-whitespace characters
 (``text.split()``).  Our model writes characters, but "a phrase repeated three

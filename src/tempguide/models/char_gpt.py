@@ -1,6 +1,6 @@
-"""A small character-level GPT (book §1.7, "A model we can train"), after Karpathy's nanoGPT.
+"""A small character-level GPT (book: "Temperature in LLM sampling", notebook 11), after Karpathy's nanoGPT.
 
-Training objective (McAllester's lecture, book §1.1): minimise the cross-entropy
+Training objective (McAllester's lecture; book: llm-training): minimise the cross-entropy
 
     Φ* = argmin_Φ E_y [ −Σ_i ln P_Φ(y_{i+1} | y_1..y_i) ],   P_Φ(·|y_≤i) = softmax s_Φ(·|y_≤i),
 

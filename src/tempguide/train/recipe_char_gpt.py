@@ -1,4 +1,4 @@
-"""Recipe for the shipped character-level GPT (book §1.7): ``python -m tempguide.train char_gpt``.
+"""Recipe for the shipped character-level GPT (book: llm-training, notebook 11): ``python -m tempguide.train char_gpt``.
 
 Data: ``tempguide.data.load_text()`` (CPython's pydoc topics), random windows of
 ``block_size + 1`` characters from the training split.  Objective: next-character
