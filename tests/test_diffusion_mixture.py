@@ -2,7 +2,7 @@
 
 Mode weights are fractions of n samples assigned to their most probable
 component; the tolerance is 5 binomial standard errors √(π(1−π)/n) plus 0.005
-for the time discretisation (measured: < 0.003 on these grids).  Widths are the
+for the bias of the time discretisation.  Widths are the
 per-mode RMS deviations; tolerance 10 % (coarse DDPM/DDIM grids shrink them by
 up to ~9 %).
 """
