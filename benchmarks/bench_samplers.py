@@ -10,8 +10,11 @@ generator.  Reported per sampler:
 - wall time ours / diffusers (target ≤ 1.0);
 - our overhead over the bare network calls, (ours − bare) / bare (target ≤ 5 % at batch 64, 50 steps).
 
-End-to-end times are the minimum over ``--repeats`` interleaved runs; on a shared
-CPU they still wobble by several per cent, more than the loops cost.  So the
+End-to-end times are the minimum over ``--repeats`` interleaved runs, measured as
+the CPU time of this process (``time.process_time``; single-threaded it is the
+compute the loop needs, while wall time on a shared machine also measures the
+other users — it is printed too).  Both still wobble by a few per cent, more than
+the loops themselves cost.  So the
 sampler's own cost is also measured apart: the same loop with a stub network
 that returns a fixed ε̂ instantly ("loop only", mean of 20 runs).  The
 decomposed figures are then  overhead = loop / bare  and
@@ -68,18 +71,19 @@ def bare_loop(net, x, alpha_bars):
 
 
 def loop_only(fn, runs: int = 20) -> float:
-    """Mean wall time of ``fn`` (a sampler driven by a stub network)."""
+    """Mean CPU time of ``fn`` (a sampler driven by a stub network)."""
     fn()  # warm-up
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(runs):
         fn()
-    return (time.perf_counter() - start) / runs
+    return (time.process_time() - start) / runs
 
 
 def timed(fn):
-    start = time.perf_counter()
+    """(CPU seconds, wall seconds, result) of one call."""
+    cpu, wall = time.process_time(), time.perf_counter()
     out = fn()
-    return time.perf_counter() - start, out
+    return time.process_time() - cpu, time.perf_counter() - wall, out
 
 
 @torch.no_grad()
@@ -96,13 +100,15 @@ def main(batch: int, steps: int, repeats: int) -> None:
     ]:
         sched = make_scheduler(cls, steps)
         levels = torch.cat([ALPHA_BARS[sched.timesteps], torch.ones(1, dtype=torch.float64)])
-        t_ours, t_ref, t_bare = [], [], []
+        t_ours, t_ref, t_bare, wall_ours, wall_ref = [], [], [], [], []
         for _ in range(repeats):  # interleaved, so load changes hit all three alike
-            dt, ours = timed(lambda: ours_fn(net, x, levels, generator=torch.Generator().manual_seed(1), **kw))
+            dt, wall, ours = timed(lambda: ours_fn(net, x, levels, generator=torch.Generator().manual_seed(1), **kw))
             t_ours.append(dt)
-            dt, ref = timed(lambda: diffusers_loop(sched, net, x, torch.Generator().manual_seed(1), **kw))
+            wall_ours.append(wall)
+            dt, wall, ref = timed(lambda: diffusers_loop(sched, net, x, torch.Generator().manual_seed(1), **kw))
             t_ref.append(dt)
-            dt, _ = timed(lambda: bare_loop(net, x, levels))
+            wall_ref.append(wall)
+            dt, _, _ = timed(lambda: bare_loop(net, x, levels))
             t_bare.append(dt)
         stock = diffusers_loop(make_scheduler(cls, steps, float64=False), net, x, torch.Generator().manual_seed(1), **kw)
         eps_fixed = net(x, torch.tensor(1.0))
@@ -110,17 +116,19 @@ def main(batch: int, steps: int, repeats: int) -> None:
         loop_ours = loop_only(lambda: ours_fn(stub, x, levels, generator=torch.Generator().manual_seed(1), **kw))
         loop_ref = loop_only(lambda: diffusers_loop(sched, stub, x, torch.Generator().manual_seed(1), **kw))
         rows.append((name, (ours - ref).abs().max().item(), (ours - stock).abs().max().item(),
-                     min(t_ours), min(t_ref), min(t_bare), loop_ours, loop_ref))
+                     min(t_ours), min(t_ref), min(t_bare), min(wall_ours) / min(wall_ref), loop_ours, loop_ref))
 
     head = (f"{'sampler':<11} {'max|Δ|':>8} {'f32 ᾱ |Δ|':>10} {'ours s':>7} {'diff. s':>7} {'bare s':>7} "
-            f"{'ratio':>6} {'overhd':>7} | {'loop ours ms':>12} {'loop diff. ms':>13} {'ratio':>6} {'overhd':>7}")
+            f"{'ratio':>6} {'overhd':>7} {'wall ratio':>10} | {'loop ours ms':>12} {'loop diff. ms':>13} "
+            f"{'ratio':>6} {'overhd':>7}")
     print(head)
-    print(f"{'':<11} {'':>8} {'':>10} {'end to end (min of runs)':^39} | {'decomposed: stub network':^42}")
+    print(f"{'':<11} {'':>8} {'':>10} {'end to end, CPU seconds (min of runs)':^50} | "
+          f"{'decomposed: stub network':^42}")
     print("-" * len(head))
-    for name, diff, diff32, t_o, t_r, t_b, l_o, l_r in rows:
+    for name, diff, diff32, t_o, t_r, t_b, wall_ratio, l_o, l_r in rows:
         print(f"{name:<11} {diff:>8.1e} {diff32:>10.1e} {t_o:>7.2f} {t_r:>7.2f} {t_b:>7.2f} "
-              f"{t_o / t_r:>6.3f} {100 * (t_o - t_b) / t_b:>6.1f}% | {1e3 * l_o:>12.1f} {1e3 * l_r:>13.1f} "
-              f"{(t_b + l_o) / (t_b + l_r):>6.3f} {100 * l_o / t_b:>6.2f}%")
+              f"{t_o / t_r:>6.3f} {100 * (t_o - t_b) / t_b:>6.1f}% {wall_ratio:>10.3f} | {1e3 * l_o:>12.1f} "
+              f"{1e3 * l_r:>13.1f} {(t_b + l_o) / (t_b + l_r):>6.3f} {100 * l_o / t_b:>6.2f}%")
     print("\ntargets: max|Δ| ≤ 1e-5, ours/diffusers ≤ 1.0, overhead ≤ 5 %.  'f32 ᾱ |Δ|': against diffusers "
           "with its stock float32 schedule (information only).")
 
