@@ -9,6 +9,7 @@ from tempguide import pretrained
 from tempguide.diffusion.schedules import ddpm_ts
 from tempguide.train import __main__ as cli
 from tempguide.train import recipes
+from tempguide.train.loop import train
 
 
 def test_noise_levels_cover_ddpm_range_with_uniform_index():
@@ -21,6 +22,27 @@ def test_noise_levels_cover_ddpm_range_with_uniform_index():
         assert (t < ts[k]).double().mean().item() == pytest.approx(k / 999, abs=4e-3)
     # and the levels between two DDPM levels are hit too (continuous, not only the 1000 grid points)
     assert ((t > ts[100] * 1.001) & (t < ts[101] * 0.999)).any()
+
+
+def test_ema_is_debiased_average_of_the_trajectory():
+    # One scalar parameter pulled towards 5; record the weights θ_0, θ_1, … the loop visits.
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.constant_(model.weight, -3.0)
+    seen = []
+
+    def loss_fn(m, batch, g):
+        seen.append(m.weight.item())  # θ_{k-1}, before step k
+        return (m.weight - 5.0).pow(2).sum()
+
+    n, d = 60, 0.99
+    ema, _ = train(model, loss_fn, lambda g: (), steps=n, lr=0.3, warmup=1, ema_decay=d, grad_clip=1e9,
+                   device=torch.device("cpu"), progress=False)
+    theta = seen + [model.weight.item()]  # θ_0 … θ_n
+    w = d ** (n - 1)
+    plain = w * theta[1] + sum((1 - d) * d ** (n - k) * theta[k] for k in range(2, n + 1))  # torch's EMA
+    expected = (plain - w * theta[0]) / (1 - w)  # with the random start removed
+    assert ema.weight.item() == pytest.approx(expected, rel=1e-5)
+    assert abs(plain - theta[-1]) > 2 * abs(expected - theta[-1])  # the plain EMA is dragged towards θ_0 = −3
 
 
 def test_noisy_is_the_scaled_forward_process():

@@ -55,7 +55,8 @@ def main(argv=None) -> int:
     trained = RECIPES[args.name](steps=args.steps, seed=args.seed)
     result = trained.result
     train_info = {"steps": result.steps, "batch_size": trained.batch_size, "lr": trained.lr,
-                  "seconds": round(result.seconds, 1), "seed": args.seed}
+                  "seconds": round(result.seconds, 1), "seed": args.seed,
+                  "ema_debiased": True}  # tempguide.train.loop.debias_ema
     metrics = {k: round(v, 5) for k, v in trained.metrics.items()}
     path = pretrained.save(args.name, trained.model, config=trained.config, data=trained.data,
                            train_info=train_info, metrics=metrics, directory=args.out)

@@ -183,15 +183,21 @@ def mnist_noisy_classifier(*, steps=None, seed=0, device=None, progress=True) ->
 
     ema, result = train(model, loss, random_batches(images, labels, batch_size=batch_size, device=device),
                         steps=steps, lr=lr, weight_decay=0.01, seed=seed, device=device, progress=progress)
+    return _trained(ema, NOISY_CLASSIFIER_CONFIG, MNIST_DATA + ", light affine augmentation", result,
+                    noisy_classifier_metrics(ema), batch_size, lr)
+
+
+def noisy_classifier_metrics(clf) -> dict[str, float]:
+    """Test-split accuracy of p(class | z, t) at each t in ``NOISY_EVAL_TS`` (fixed noise, seed 1234)."""
+    device = next(clf.parameters()).device
     test_x, test_y = load_mnist("test", source="subset", verbose=False)
     test_x, test_y = test_x.to(device), test_y.to(device)
     g = torch.Generator(device=device).manual_seed(1234)
     metrics = {}
     for t in NOISY_EVAL_TS:
         x, _ = noisy(test_x, torch.full((len(test_x),), t, device=device), g)
-        metrics[f"test_accuracy_t={t:g}"] = accuracy(lambda b: ema(b, t), x, test_y)
-    return _trained(ema, NOISY_CLASSIFIER_CONFIG, MNIST_DATA + ", light affine augmentation", result,
-                    metrics, batch_size, lr)
+        metrics[f"test_accuracy_t={t:g}"] = accuracy(lambda b: clf(b, t), x, test_y)
+    return metrics
 
 
 # ---------------------------------------------------------------- 2-D toy
