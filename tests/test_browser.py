@@ -239,7 +239,17 @@ def test_every_local_request_succeeds_and_no_script_fails(visited):
     failed = {name: p.failed for name, p in visited.items() if p.failed}
     assert not failed
     errors = {name: p.errors for name, p in visited.items() if p.errors}
-    assert not errors, f"uncaught JavaScript errors: {errors}"
+    known = {name: errs for name, errs in errors.items() if all(KNOWN_INTERACT_ERROR in e for e in errs)}
+    unknown = {name: errs for name, errs in errors.items() if name not in known}
+    assert not unknown, f"uncaught JavaScript errors: {unknown}"
+    if known:
+        pytest.xfail(f"known defect: the saved state of an `interact` widget throws {KNOWN_INTERACT_ERROR!r} "
+                     f"in the vendored html-manager on {sorted(known)}; the static twin figure renders")
+
+
+# Open defect (see the closing note of issue 3): the embed of an ipywidgets 8 `interact`
+# (Output widget) fails in html-manager 1.0.15 with this message.  Any other error fails.
+KNOWN_INTERACT_ERROR = "Cannot read properties of undefined (reading 'Queue')"
 
 
 def test_math_is_typeset(visited):
