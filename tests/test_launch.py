@@ -47,7 +47,7 @@ def test_book_assets_are_local_files():
     mathjax = sphinx["mathjax_path"]
     assert "://" not in mathjax and (VENDOR / mathjax).is_file()
     widgets = sphinx["nb_ipywidgets_js"]
-    assert len(widgets) == 3
+    assert len(widgets) == 4
     for path, attributes in widgets.items():
         assert "://" not in path and (VENDOR / path).is_file(), path
         assert not any("://" in str(v) for v in attributes.values()), attributes
