@@ -24,8 +24,8 @@ def test_noise_levels_cover_ddpm_range_with_uniform_index():
     assert ((t > ts[100] * 1.001) & (t < ts[101] * 0.999)).any()
 
 
-def test_ema_is_debiased_average_of_the_trajectory():
-    # One scalar parameter pulled towards 5; record the weights θ_0, θ_1, … the loop visits.
+def _pulled_scalar(n: int, d: float):
+    """Train one scalar parameter towards 5 from −3; return (debiased EMA, [θ_0, θ_1, …, θ_n])."""
     model = torch.nn.Linear(1, 1, bias=False)
     torch.nn.init.constant_(model.weight, -3.0)
     seen = []
@@ -34,15 +34,53 @@ def test_ema_is_debiased_average_of_the_trajectory():
         seen.append(m.weight.item())  # θ_{k-1}, before step k
         return (m.weight - 5.0).pow(2).sum()
 
-    n, d = 60, 0.99
     ema, _ = train(model, loss_fn, lambda g: (), steps=n, lr=0.3, warmup=1, ema_decay=d, grad_clip=1e9,
                    device=torch.device("cpu"), progress=False)
-    theta = seen + [model.weight.item()]  # θ_0 … θ_n
-    w = d ** (n - 1)
-    plain = w * theta[1] + sum((1 - d) * d ** (n - k) * theta[k] for k in range(2, n + 1))  # torch's EMA
-    expected = (plain - w * theta[0]) / (1 - w)  # with the random start removed
-    assert ema.weight.item() == pytest.approx(expected, rel=1e-5)
-    assert abs(plain - theta[-1]) > 2 * abs(expected - theta[-1])  # the plain EMA is dragged towards θ_0 = −3
+    return ema.weight.item(), seen + [model.weight.item()]
+
+
+def test_ema_is_debiased_average_of_the_trajectory():
+    n, d = 60, 0.99
+    ema, theta = _pulled_scalar(n, d)
+    # The average of θ_2 … θ_n with EMA weights renormalised to sum to one (the EMA's start θ_1 removed).
+    weights = {k: (1 - d) * d ** (n - k) for k in range(2, n + 1)}
+    expected = sum(w * theta[k] for k, w in weights.items()) / sum(weights.values())
+    assert ema == pytest.approx(expected, rel=1e-6)
+    plain = d ** (n - 1) * theta[1] + sum(w * theta[k] for k, w in weights.items())  # torch's EMA as is
+    assert abs(plain - theta[-1]) > 2 * abs(expected - theta[-1])  # dragged towards the start θ_1
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_ema_of_a_very_short_run_is_exact(n):
+    # One step: the EMA is θ_1.  Two: (d·θ_1 + (1 − d)·θ_2 − d·θ_1) / (1 − d) = θ_2.  Three: θ_2, θ_3 weighted d : 1.
+    d = 0.999
+    ema, theta = _pulled_scalar(n, d)
+    expected = theta[1] if n == 1 else theta[2] if n == 2 else (d * theta[2] + theta[3]) / (1 + d)
+    # float32 rounding of the EMA grows by 1 / (1 − d^(n−1)) = 1000 at n = 2: about 1e-4 relative.
+    assert ema == pytest.approx(expected, rel=1e-3)
+    assert min(theta[1:]) - 1e-3 <= ema <= max(theta[1:]) + 1e-3  # an average, never an extrapolation
+
+
+def test_ema_debias_touches_tied_weights_once():
+    # An embedding tied to the output layer (as in CharGPT) is one tensor under two names.
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(5, 3)
+            self.head = torch.nn.Linear(3, 5, bias=False)
+            self.head.weight = self.embed.weight
+
+        def forward(self, ids):
+            return self.head(self.embed(ids))
+
+    torch.manual_seed(0)
+    model = Tied()
+    ids = torch.tensor([0, 1, 2, 3, 4])
+    ema, _ = train(model, lambda m, batch, g: torch.nn.functional.cross_entropy(m(ids), ids.roll(1)),
+                   lambda g: (), steps=2, lr=0.1, warmup=1, device=torch.device("cpu"), progress=False)
+    # two steps: the debiased EMA is θ_2, the model's own final weights (to float32 rounding × 1000)
+    torch.testing.assert_close(ema.embed.weight, model.embed.weight, rtol=0, atol=1e-3)
+    assert ema.head.weight is ema.embed.weight
 
 
 def test_noisy_is_the_scaled_forward_process():
