@@ -83,6 +83,24 @@ def test_ema_debias_touches_tied_weights_once():
     assert ema.head.weight is ema.embed.weight
 
 
+def test_ema_debias_keeps_a_constant_non_persistent_buffer():
+    # Sinusoidal frequencies (tempguide.models.embedding) are a buffer left out of the state dict;
+    # the EMA averages it anyway, and the average of a constant must stay that constant.
+    class WithFrequencies(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 1)
+            self.register_buffer("freqs", torch.tensor([1.0, 3.0]), persistent=False)
+
+        def forward(self, x):
+            return self.linear(torch.sin(x * self.freqs))
+
+    x = torch.linspace(-1, 1, 8).repeat(2, 1).T
+    ema, _ = train(WithFrequencies(), lambda m, batch, g: m(x).pow(2).mean(), lambda g: (), steps=5,
+                   device=torch.device("cpu"), progress=False)
+    torch.testing.assert_close(ema.freqs, torch.tensor([1.0, 3.0]), rtol=1e-4, atol=0)  # rounding × 1/(1 − d⁴)
+
+
 def test_noisy_is_the_scaled_forward_process():
     g = torch.Generator().manual_seed(1)
     y, t = torch.randn(8, 1, 28, 28), torch.rand(8) * 10

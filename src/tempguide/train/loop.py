@@ -94,7 +94,7 @@ def train(
         schedule.step()
         ema.update_parameters(model)
         if not ema_start:
-            ema_start = {k: v.detach().clone() for k, v in ema.module.state_dict().items()}
+            ema_start = {k: v.detach().clone() for k, v in _tensors(ema.module).items()}
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
     seconds = time.perf_counter() - start
@@ -121,13 +121,19 @@ def debias_ema(ema_model: torch.nn.Module, ema_start: dict, weight: float) -> to
         raise ValueError(f"weight must be in [0, 1], got {weight}")
     if weight == 1.0:
         return ema_model
-    # Each parameter and buffer once: tied weights (CharGPT's embedding and output
-    # layer) are one tensor under two names in the state dict.
-    tensors = itertools.chain(ema_model.named_parameters(), ema_model.named_buffers())
-    for name, value in tensors:
+    for name, value in _tensors(ema_model).items():
         if value.is_floating_point():
             value.copy_((value - weight * ema_start[name].to(value)) / (1.0 - weight))
     return ema_model
+
+
+def _tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter and buffer of ``module`` once, by name: what ``AveragedModel`` averages.
+
+    Not the state dict: tied weights (CharGPT's embedding and output layer) are one
+    tensor under two names there, and non-persistent buffers are missing from it.
+    """
+    return dict(itertools.chain(module.named_parameters(), module.named_buffers()))
 
 
 def random_batches(*tensors: torch.Tensor, batch_size: int, device: torch.device | None = None):

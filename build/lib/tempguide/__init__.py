@@ -1,0 +1,15 @@
+"""tempguide: the library behind "Temperature and Guidance in Generative Models".
+
+Modules, one concept each (the book section that defines each is in its docstring):
+
+- ``tempguide.config``      device, quick/full profile, seeds
+- ``tempguide.data``        MNIST (offline subset or torchvision) and the text corpus
+- ``tempguide.toy``         exact Gaussian mixtures: samples, densities, exact scores
+- ``tempguide.lm``          temperature, top-k/top-p/min-p, generation (chapter 1)
+- ``tempguide.diffusion``   samplers, schedules, temperature (chapter 2)
+- ``tempguide.models``      small networks; ``tempguide.train`` trains them
+- ``tempguide.pretrained``  shipped checkpoints, sha256-verified
+- ``tempguide.metrics``     fidelity, diversity, FID, sharpness, text metrics
+- ``tempguide.homework``    student versions and the grader; ``tempguide.checks`` instant feedback
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,191 @@
+"""An autoregressive toy whose whole sequence distribution can be enumerated (book: llm-per-token; notebook 10).
+
+The seed's point: tempering each next-token distribution,
+
+    Q_β(y_{i+1} | y_1..y_i) ∝ P(y_{i+1} | y_1..y_i)^β,   Q_β(y) = Π_i Q_β(y_i | y_<i),
+
+is not tempering the sequence distribution, P^β(y) ∝ P(y_1..y_N)^β.  At β = 1 both
+are P; at β = ∞ per-token tempering is greedy decoding and sequence-level
+tempering is the most probable sequence, and they differ.
+
+API (stable; the homework and ``tempguide.checks`` build on it)
+----------------------------------------------------------------
+Tokens are ints; ``lm.tokens[i]`` is the string of token ``i``.  A *sequence* is
+a tuple of token ids ``(y_1, ..., y_N)`` that ends with ``lm.end`` (the end
+token, not counted in the length); the end token also plays the role of the
+start token (it is the prompt).  Probabilities are float64 tensors.
+
+``MarkovLM(tokens, transition, max_len, end=0)``
+    ``transition[a, b] = P(next = b | last = a)`` (rows sum to 1); after
+    ``max_len`` non-end tokens the end token is forced.
+    ``lm.next_probs(prefix) -> (V,)`` next-token probabilities after ``prefix``
+    (a tuple of ids, without the start token).
+    ``lm(ids) -> (B, V)`` next-token *logits* for ids (B, T) that start with the
+    end token: plugs straight into ``tempguide.lm.generate``.
+    ``lm.decode(seq) -> str``.
+``toy_lm() -> MarkovLM``
+    The chapter's toy: tokens ``. a b c``, ``max_len=5`` (363 sequences).  Greedy
+    decoding gives ``aaaaa.`` (probability ≈ 0.0047) while the most probable
+    sequence is ``b.`` (probability 0.28).
+``temper(probs, beta) -> probs``
+    P^β / Z on the support of ``probs`` (..., V); ``beta=0`` is uniform on the
+    support, ``beta=math.inf`` is uniform on the maximisers (the limit).
+``sequences(lm) -> list[tuple[int, ...]]``
+    Every sequence of positive probability, shortest first (a fixed order; all
+    distributions below are indexed by it).
+``sequence_prob(lm, seq, beta=1.0) -> float``
+    Per-token tempered probability Π_i temper(P(·|y_<i), β)[y_i] (β = 1: P(seq)).
+``sequence_probs(lm) -> (S,)``                    P(y) for every sequence (sums to 1).
+``per_token_distribution(lm, beta) -> (S,)``      Q_β(y), per-token tempering.
+``sequence_level_distribution(lm, beta) -> (S,)`` P(y)^β / Σ P^β, sequence-level.
+``kl_divergence(p, q) -> float``                  Σ p ln(p/q) in nats (∞ if p ≰ q).
+``entropy(p) -> float``                           −Σ p ln p in nats.
+``greedy_sequence(lm) -> tuple``                  argmax at every step (β = ∞ per token).
+``most_probable_sequence(lm) -> tuple``           argmax_y P(y) (β = ∞ for the sequence).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+
+@dataclasses.dataclass
+class MarkovLM:
+    """A first-order Markov chain over ``tokens`` with an end token and a length cap (see module docstring)."""
+
+    tokens: list[str]
+    transition: torch.Tensor  # (V, V), transition[a, b] = P(b | a)
+    max_len: int
+    end: int = 0
+
+    def __post_init__(self):
+        self.transition = torch.as_tensor(self.transition, dtype=torch.float64)
+        V = len(self.tokens)
+        if self.transition.shape != (V, V):
+            raise ValueError(f"transition must have shape ({V}, {V}), got {tuple(self.transition.shape)}")
+        if (self.transition < 0).any() or not torch.allclose(self.transition.sum(1), torch.ones(V, dtype=torch.float64)):
+            raise ValueError("transition must be non-negative with rows summing to 1")
+        if not isinstance(self.max_len, int) or self.max_len < 1:
+            raise ValueError(f"max_len must be an int >= 1, got {self.max_len!r}")
+        if not 0 <= self.end < V:
+            raise ValueError(f"end must be a token id in [0, {V}), got {self.end!r}")
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokens)
+
+    def next_probs(self, prefix: tuple[int, ...]) -> torch.Tensor:
+        """P(y_{i+1} | y_1..y_i) for ``prefix`` = (y_1..y_i) (no start token); (V,) float64."""
+        if len(prefix) >= self.max_len:  # the cap forces the end token
+            return torch.nn.functional.one_hot(torch.tensor(self.end), self.vocab_size).double()
+        last = prefix[-1] if prefix else self.end  # the end token doubles as the start token
+        return self.transition[last]
+
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        """Next-token logits (B, V) for ``ids`` (B, T) that begin with the start (= end) token."""
+        rows = [self.next_probs(tuple(int(i) for i in row[1:])) for row in ids]
+        return torch.stack(rows).log().to(torch.get_default_dtype())  # log 0 = -inf: impossible tokens
+
+    def decode(self, seq) -> str:
+        return "".join(self.tokens[int(i)] for i in seq)
+
+
+def toy_lm() -> MarkovLM:
+    """The chapter's toy (book: llm-per-token; notebook 10): greedy decoding repeats ``a`` while ``b.`` is the most probable sentence."""
+    #            next:  .     a     b     c
+    transition = [[0.00, 0.45, 0.35, 0.20],   # after "." (the start): never an empty sentence
+                  [0.10, 0.32, 0.28, 0.30],   # after "a": the chain keeps going, undecided
+                  [0.80, 0.10, 0.05, 0.05],   # after "b": almost surely the end
+                  [0.50, 0.20, 0.20, 0.10]]   # after "c"
+    return MarkovLM(tokens=[".", "a", "b", "c"], transition=transition, max_len=5, end=0)
+
+
+def temper(probs: torch.Tensor, beta: float) -> torch.Tensor:
+    """P^β / Σ P^β along the last axis, on the support of ``probs`` (β = 0 uniform, β = ∞ argmax limit)."""
+    if not beta >= 0:
+        raise ValueError(f"beta must be >= 0 (math.inf allowed), got {beta!r}")
+    probs = torch.as_tensor(probs, dtype=torch.float64)
+    support = probs > 0
+    if math.isinf(beta):
+        weights = (probs == probs.amax(dim=-1, keepdim=True)).double()
+    else:  # in log space: P^β = exp(β ln P), stable for large β
+        log_w = torch.where(support, beta * probs.clamp_min(1e-300).log(), torch.tensor(-math.inf, dtype=torch.float64))
+        return log_w.softmax(dim=-1)
+    return weights / weights.sum(dim=-1, keepdim=True)
+
+
+def _tree(lm: MarkovLM, beta: float) -> dict[tuple[int, ...], float]:
+    """Q_β(y) for every complete sequence with P(y) > 0, by one walk over the prefix tree."""
+    out: dict[tuple[int, ...], float] = {}
+    stack: list[tuple[tuple[int, ...], float]] = [((), 1.0)]
+    while stack:
+        prefix, q = stack.pop()
+        p_next = lm.next_probs(prefix)
+        q_next = temper(p_next, beta).tolist()  # Q_β(· | prefix), computed once per prefix
+        for y in (i for i, pi in enumerate(p_next.tolist()) if pi > 0):
+            if y == lm.end:
+                out[prefix + (y,)] = q * q_next[y]
+            else:
+                stack.append((prefix + (y,), q * q_next[y]))
+    return out
+
+
+def sequences(lm: MarkovLM) -> list[tuple[int, ...]]:
+    """Every complete sequence (ending with ``lm.end``) of positive probability, shortest first."""
+    return sorted(_tree(lm, 1.0), key=lambda s: (len(s), s))
+
+
+def sequence_prob(lm: MarkovLM, seq, beta: float = 1.0) -> float:
+    """Π_i temper(P(·|y_<i), β)[y_i]: the per-token tempered probability of ``seq`` (β = 1: P(seq))."""
+    p = 1.0
+    for i, y in enumerate(seq):
+        p *= float(temper(lm.next_probs(tuple(seq[:i])), beta)[y])
+    return p
+
+
+def sequence_probs(lm: MarkovLM) -> torch.Tensor:
+    """P(y) for every sequence of ``sequences(lm)``: (S,) float64, sums to 1."""
+    return per_token_distribution(lm, 1.0)
+
+
+def per_token_distribution(lm: MarkovLM, beta: float) -> torch.Tensor:
+    """Q_β(y) = Π_i P^β(y_i | y_<i): the distribution temperature sampling really draws from (S,)."""
+    q = _tree(lm, beta)
+    return torch.tensor([q[s] for s in sequences(lm)], dtype=torch.float64)
+
+
+def sequence_level_distribution(lm: MarkovLM, beta: float) -> torch.Tensor:
+    """P^β(y) = P(y)^β / Σ_y' P(y')^β over whole sequences (S,): the seed's 'different' distribution."""
+    return temper(sequence_probs(lm), beta)
+
+
+def kl_divergence(p, q) -> float:
+    """KL(p ‖ q) = Σ p ln(p / q) in nats; ∞ when p puts mass where q has none."""
+    p, q = torch.as_tensor(p, dtype=torch.float64), torch.as_tensor(q, dtype=torch.float64)
+    mask = p > 0
+    if (q[mask] == 0).any():
+        return math.inf
+    return max(0.0, float((p[mask] * (p[mask].log() - q[mask].log())).sum()))  # ≥ 0 up to rounding
+
+
+def entropy(p) -> float:
+    """H(p) = −Σ p ln p in nats (0 ln 0 = 0)."""
+    p = torch.as_tensor(p, dtype=torch.float64)
+    p = p[p > 0]
+    return float(-(p * p.log()).sum())
+
+
+def greedy_sequence(lm: MarkovLM) -> tuple[int, ...]:
+    """Greedy decoding (β = ∞ per token): take the most probable next token until the end token."""
+    seq: tuple[int, ...] = ()
+    while not seq or seq[-1] != lm.end:
+        seq += (int(lm.next_probs(seq).argmax()),)
+    return seq
+
+
+def most_probable_sequence(lm: MarkovLM) -> tuple[int, ...]:
+    """argmax_y P(y) by enumeration (β = ∞ for the whole sequence)."""
+    seqs = sequences(lm)
+    return seqs[int(sequence_probs(lm).argmax())]
