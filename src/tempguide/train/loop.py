@@ -62,7 +62,8 @@ def train(
     ``next_batch(generator)`` returns a tuple of tensors already on ``device``;
     ``loss_fn(model, batch, generator)`` returns the scalar loss.  All randomness
     (batches, noise levels, noise) is drawn from one ``torch.Generator`` seeded
-    with ``seed``, so a CPU run is reproducible.  The learning rate warms up
+    with ``seed``, except dropout, which draws from torch's global RNG: a recipe
+    whose model has dropout seeds that too, and then a CPU run is reproducible.  The learning rate warms up
     linearly over ``warmup`` steps, then decays with a cosine to zero.
     """
     if steps < 1:

@@ -122,6 +122,7 @@ def mnist_classifier(*, steps=None, seed=0, device=None, progress=True) -> Train
     images, labels = load_mnist("train", source="subset", verbose=False)
     model = _build(MnistClassifier, CLASSIFIER_CONFIG, seed)
     loss = lambda m, b, g: F.cross_entropy(m(augment(b[0], g)), b[1], label_smoothing=0.05)  # noqa: E731
+    torch.manual_seed(seed)  # dropout draws from torch's global RNG
     ema, result = train(model, loss, random_batches(images, labels, batch_size=batch_size, device=device),
                         steps=steps, lr=lr, weight_decay=0.05, seed=seed, device=device, progress=progress)
     test_x, test_y = load_mnist("test", source="subset", verbose=False)
@@ -181,6 +182,7 @@ def mnist_noisy_classifier(*, steps=None, seed=0, device=None, progress=True) ->
         x, _ = noisy(augment(y, g, shift=1.0, degrees=5.0, scale=0.05), t, g)
         return F.cross_entropy(m(x, t), c)
 
+    torch.manual_seed(seed)  # dropout draws from torch's global RNG
     ema, result = train(model, loss, random_batches(images, labels, batch_size=batch_size, device=device),
                         steps=steps, lr=lr, weight_decay=0.01, seed=seed, device=device, progress=progress)
     return _trained(ema, NOISY_CLASSIFIER_CONFIG, MNIST_DATA + ", light affine augmentation", result,
