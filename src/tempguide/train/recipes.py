@@ -134,7 +134,7 @@ def mnist_classifier(*, steps=None, seed=0, device=None, progress=True) -> Train
 # ---------------------------------------------------------------- diffusion models (ε-networks)
 UNCOND_CONFIG = UNetConfig()
 COND_CONFIG = UNetConfig(num_classes=10)
-DIFFUSION_STEPS = 2500  # ~45 min each on a shared 2-core CPU (benchmarks/bench_training.py)
+DIFFUSION_STEPS = 2500  # ~19 min each on one idle CPU thread (benchmarks/bench_training.py)
 
 
 def _diffusion(model_config, p_uncond, *, steps, seed, device, progress) -> Trained:
