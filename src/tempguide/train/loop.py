@@ -63,8 +63,9 @@ def train(
     ``loss_fn(model, batch, generator)`` returns the scalar loss.  All randomness
     (batches, noise levels, noise) is drawn from one ``torch.Generator`` seeded
     with ``seed``, except dropout, which draws from torch's global RNG: a recipe
-    whose model has dropout seeds that too, and then a CPU run is reproducible.  The learning rate warms up
-    linearly over ``warmup`` steps, then decays with a cosine to zero.
+    whose model has dropout seeds that too, and then a CPU run is reproducible.
+    The learning rate warms up linearly over ``warmup`` steps, then decays with
+    a cosine to zero.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
