@@ -53,6 +53,10 @@ class Profile:
     # ~10 ms per image and step on one CPU core, so the quick profile keeps n × steps small.
     diffusion_sweep_samples: int
     diffusion_sweep_steps: int
+    # Guidance chapters (3, 4): images per guidance setting (a multiple of 10, the classes) and
+    # DDPM steps; a guided step costs about 2 network evaluations (a CFG pair or a classifier backward).
+    guidance_sweep_samples: int
+    guidance_sweep_steps: int
 
 
 PROFILES = {
@@ -71,6 +75,8 @@ PROFILES = {
         sweep_points=5,
         diffusion_sweep_samples=32,
         diffusion_sweep_steps=20,
+        guidance_sweep_samples=40,
+        guidance_sweep_steps=20,
     ),
     "full": Profile(
         name="full",
@@ -87,6 +93,8 @@ PROFILES = {
         sweep_points=9,
         diffusion_sweep_samples=1000,
         diffusion_sweep_steps=250,
+        guidance_sweep_samples=1000,
+        guidance_sweep_steps=50,
     ),
 }
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .. import pretrained
-from . import recipes
+from . import recipes, recipes_guidance
 
 
 def _char_gpt(**kwargs):
@@ -32,8 +32,9 @@ RECIPES = {
     "mnist_noisy_classifier": recipes.mnist_noisy_classifier,
     "toy_2d": recipes.toy_2d,
     "char_gpt": _char_gpt,
+    **recipes_guidance.RECIPES,
 }
-DIFFUSION = ("mnist_uncond", "mnist_cond")
+DIFFUSION = ("mnist_uncond", "mnist_cond", "mnist_cond_p05", "mnist_cond_p50", "mnist_cond_blurry")
 
 
 def main(argv=None) -> int:

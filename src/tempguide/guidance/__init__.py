@@ -1,0 +1,23 @@
+"""Guidance: wrappers that turn a denoiser (or ε-network) into a guided one (chapters 3 and 4).
+
+Every wrapper is callable → callable, so the samplers of ``tempguide.diffusion``
+run guided unchanged.  Weights as on the notation page: classifier guidance has
+strength γ (γ = 0 unguided, γ = 1 exact Bayes), classifier-free guidance weight w
+(w = 1 no guidance).
+
+- ``classifier``  classifier guidance D + γ·t·∇ ln p_t(c | z), its x̂₀ variant, classifier adapters
+- ``ddpm``        the seed's two DDPM algorithms: mean shift (Alg. 1) and ε-correction (Alg. 2)
+- ``cfg``         the CFG combination and the one-call batched CFG ε-network
+
+Guidance never uses the evaluation classifier ``mnist_classifier``: it is the judge.
+"""
+from .cfg import cfg, cfg_denoiser, cfg_denoisers, cfg_eps
+from .classifier import (classifier_gradient, classifier_guided, classifier_guided_x0, clean_log_prob,
+                         noise_aware_log_prob)
+from .ddpm import eps_classifier_guided, sample_ddpm_mean_shift
+
+__all__ = [
+    "cfg", "cfg_denoiser", "cfg_denoisers", "cfg_eps",
+    "classifier_gradient", "classifier_guided", "classifier_guided_x0", "clean_log_prob", "noise_aware_log_prob",
+    "eps_classifier_guided", "sample_ddpm_mean_shift",
+]
