@@ -7,6 +7,7 @@ Modules, one concept each (the book section that defines each is in its docstrin
 - ``tempguide.toy``         exact Gaussian mixtures: samples, densities, exact scores
 - ``tempguide.lm``          temperature, top-k/top-p/min-p, generation (chapter 1)
 - ``tempguide.diffusion``   samplers, schedules, temperature (chapter 2)
+- ``tempguide.guidance``    classifier guidance and classifier-free guidance as denoiser wrappers (chapters 3, 4)
 - ``tempguide.models``      small networks; ``tempguide.train`` trains them
 - ``tempguide.pretrained``  shipped checkpoints, sha256-verified
 - ``tempguide.metrics``     fidelity, diversity, FID, sharpness, text metrics
