@@ -1,4 +1,4 @@
-"""Instant feedback for the homework: a student's function against the reference (book: "Homework").
+"""Instant feedback for homework 1 (temperature in language models): a student's function against the reference.
 
 Each ``check_*`` calls the student's function on edge cases and random inputs,
 compares with the reference implementation in ``tempguide.lm`` and prints what
@@ -21,42 +21,14 @@ removed (−∞) and the same ``softmax`` (a constant shift of the logits is fin
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-
 import torch
 
-from .lm import exact
-from .lm.filters import filter_logits
+from ..lm import exact
+from ..lm.filters import filter_logits
+from ._core import INF, CheckResult, _describe as _core_describe, _fmt as _core_fmt, _run as _core_run, _short
 
-INF = math.inf
-
-
-@dataclasses.dataclass
-class CheckResult:
-    """Outcome of one check; ``bool(result)`` is ``result.passed``."""
-
-    name: str
-    passed: bool
-    cases: int  # cases run (up to and including the first failure)
-    report: str  # what the check printed
-    not_implemented: bool = False
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __repr__(self) -> str:
-        return f"CheckResult({self.name!r}, passed={self.passed}, cases={self.cases})"
-
-
-def _short(values) -> str:
-    if isinstance(values, torch.Tensor):
-        values = values.tolist()
-    if isinstance(values, list):
-        return "[" + ", ".join(_short(v) for v in values) + "]"
-    if isinstance(values, float):
-        return "-inf" if values == -INF else f"{values:.4g}"
-    return repr(values)
+__all__ = ["CheckResult", "check_temperature", "check_top_k", "check_top_p", "check_per_token_distribution",
+           "check_sequence_level_distribution"]
 
 
 def _same_lm(a: exact.MarkovLM, b: exact.MarkovLM) -> bool:
@@ -64,18 +36,21 @@ def _same_lm(a: exact.MarkovLM, b: exact.MarkovLM) -> bool:
 
 
 def _fmt(x) -> str:
-    """An argument as the student would type it (tensors rounded to 4 digits)."""
-    if isinstance(x, torch.Tensor):
-        return f"tensor({_short(x)}{'' if x.dtype == torch.float32 else f', dtype={x.dtype}'})"
+    """An argument as the student would type it (tensors rounded to 4 digits, the toy LM by name)."""
     if isinstance(x, exact.MarkovLM):
         if _same_lm(x, exact.toy_lm()):
             return "exact.toy_lm()"
         return f"MarkovLM(tokens={x.tokens}, transition={_fmt(x.transition)}, max_len={x.max_len})"
-    return "math.inf" if x == INF else repr(x)
+    return _core_fmt(x)
 
 
 def _describe(args: dict) -> str:
-    return ", ".join(f"{k}={_fmt(v)}" for k, v in args.items())
+    return _core_describe(args, _fmt)
+
+
+def _run(name: str, fn, cases: list, reference, compare, verbose: bool, *, fmt=_fmt) -> CheckResult:
+    """``_core._run`` writing language models as the student would (``exact.toy_lm()`` by name)."""
+    return _core_run(name, fn, cases, reference, compare, verbose, fmt=fmt)
 
 
 def _compare_logits(expected: torch.Tensor, got) -> str | None:
@@ -115,35 +90,6 @@ def _compare_distributions(lm: exact.MarkovLM, expected: torch.Tensor, got) -> s
                 f"{float(expected[i]):.6g}, got {float(q[i]):.6g}; expected sum {float(expected.sum()):.6g}, "
                 f"got sum {float(q.sum()):.6g}")
     return None
-
-
-def _run(name: str, fn, cases: list, reference, compare, verbose: bool) -> CheckResult:
-    """Run ``fn(**args)`` for every ``(label, args)`` and stop at the first mismatch with ``reference(**args)``."""
-    fn_name = getattr(fn, "__name__", repr(fn))
-    for n, (label, args) in enumerate(cases, start=1):
-        expected = reference(**args)
-        try:
-            got = fn(**{k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in args.items()})
-        except NotImplementedError:
-            report = (f"… {name}: {fn_name} is not implemented yet (it raises NotImplementedError); "
-                      "write your code where it says `raise NotImplementedError`.")
-            return _finish(CheckResult(name, False, n, report, not_implemented=True), verbose)
-        except Exception as e:  # the student's bug, reported with its input
-            problem = f"raised {type(e).__name__}: {e}"
-        else:
-            problem = compare(args, expected, got)
-        if problem is not None:
-            report = (f"✗ {name}: {fn_name} failed on case {n} of {len(cases)} ({label})\n"
-                      f"  input:    {fn_name}({_describe(args)})\n  problem:  {problem}")
-            return _finish(CheckResult(name, False, n, report), verbose)
-    report = f"✓ {name}: {fn_name} passed all {len(cases)} cases (edge cases and random inputs)."
-    return _finish(CheckResult(name, True, len(cases), report), verbose)
-
-
-def _finish(result: CheckResult, verbose: bool) -> CheckResult:
-    if verbose:
-        print(result.report)
-    return result
 
 
 def _random_logits(g: torch.Generator) -> torch.Tensor:

@@ -1,0 +1,28 @@
+"""Instant feedback for the homework: a student's function against the reference (book: "Homework").
+
+Each ``check_*`` calls the student's function on edge cases and random inputs,
+compares with the course's reference implementation and prints what happened:
+the first input that failed, what was expected and what came back, or "not
+implemented yet" while the function still raises ``NotImplementedError``.  It
+returns a ``CheckResult`` that is truthy when every case passed, so a test cell
+can say ``assert result, result.report``.  One module per chapter:
+
+- ``lm``         homework 1, temperature in language models (``check_temperature``, ``check_top_p``, …)
+- ``diffusion``  homework 2, diffusion temperature (``check_temperature_step``, …)
+
+Every check is also available here, e.g. ``checks.check_top_p``.
+"""
+from ._core import INF, CheckResult, _finish, _short
+from . import diffusion, lm
+from .diffusion import check_final_variance, check_sample_tempered, check_temperature_step
+from .lm import (_compare_distributions, _compare_logits, _describe, _fmt, _near_top_p_boundary, _random_lm,
+                 _random_logits, _run, _same_lm, _sequence_cases, check_per_token_distribution,
+                 check_sequence_level_distribution, check_temperature, check_top_k, check_top_p, exact,
+                 filter_logits)
+
+__all__ = [
+    "CheckResult", "INF", "diffusion", "lm",
+    "check_temperature", "check_top_k", "check_top_p", "check_per_token_distribution",
+    "check_sequence_level_distribution",
+    "check_temperature_step", "check_sample_tempered", "check_final_variance",
+]
