@@ -9,20 +9,24 @@ can say ``assert result, result.report``.  One module per chapter:
 
 - ``lm``         homework 1, temperature in language models (``check_temperature``, ``check_top_p``, …)
 - ``diffusion``  homework 2, diffusion temperature (``check_temperature_step``, …)
+- ``guidance``   homeworks 3 and 4, classifier and classifier-free guidance (``check_classifier_guided``, …)
 
 Every check is also available here, e.g. ``checks.check_top_p``.
 """
 from ._core import INF, CheckResult, _finish, _short
-from . import diffusion, lm
+from . import diffusion, guidance, lm
 from .diffusion import check_final_variance, check_sample_tempered, check_temperature_step
+from .guidance import (check_cfg_eps, check_cfg_ode_variance, check_cfg_target, check_classifier_guided,
+                       check_eps_correction)
 from .lm import (_compare_distributions, _compare_logits, _describe, _fmt, _near_top_p_boundary, _random_lm,
                  _random_logits, _run, _same_lm, _sequence_cases, check_per_token_distribution,
                  check_sequence_level_distribution, check_temperature, check_top_k, check_top_p, exact,
                  filter_logits)
 
 __all__ = [
-    "CheckResult", "INF", "diffusion", "lm",
+    "CheckResult", "INF", "diffusion", "guidance", "lm",
     "check_temperature", "check_top_k", "check_top_p", "check_per_token_distribution",
     "check_sequence_level_distribution",
     "check_temperature_step", "check_sample_tempered", "check_final_variance",
+    "check_classifier_guided", "check_eps_correction", "check_cfg_eps", "check_cfg_target", "check_cfg_ode_variance",
 ]
