@@ -219,3 +219,23 @@ def test_bad_input():
     with pytest.raises(ValueError, match="t must be a finite noise variance"):
         guided_coefficients(PAIR, 2.0, -1.0)
     assert np.isfinite(cfg_law(PAIR, -1.0, sampler="sde")[1])  # CFG runs where the target does not exist
+
+
+def test_guiding_away_from_a_narrower_condition_amplifies():
+    """u = "blurry": s_∅ < s_c.  For w > 1 the target is not normalisable, but CFG runs and its law
+    (closed form) is wider than p(y | c): the ODE's variance is (s_c/s_∅)^{2(w−1)} s_c² = 11.1 at w = 2."""
+    pair, w = GaussianPair(0.0, 1.0, 0.0, 0.3), 2.0
+    with pytest.raises(ValueError, match="not normalisable"):
+        target(pair, w)
+    assert ode_limit_variance(pair, w) == pytest.approx(1 / 0.09)
+    g = torch.Generator().manual_seed(5)
+    D = pair_denoiser(pair, w)
+    y = sample_ode_heun(D, math.sqrt(T0) * torch.randn(N, 1, dtype=torch.float64, generator=g), geometric_ts(T0, TN, 400))
+    m, v = cfg_law(pair, w, sampler="ode", t0=T0, tN=TN)
+    assert_moments(y, m.item(), v)
+    ts = geometric_ts(T0, TN, 1000)
+    y = sample_reverse_sde(D, math.sqrt(T0) * torch.randn(N, 1, dtype=torch.float64, generator=g), ts, generator=g)
+    m, v = affine_recursion(ts, 0.0, T0, em_step(pair, w), 1.0)
+    assert_moments(y, m, v)
+    assert v == pytest.approx(cfg_law(pair, w, sampler="sde", t0=T0, tN=TN)[1], rel=0.03)
+    assert v > 40  # the SDE amplifies even more than the ODE
