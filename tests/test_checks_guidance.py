@@ -7,6 +7,7 @@ import torch
 
 from tempguide import checks, toy
 from tempguide.checks import guidance as cg
+from tempguide.checks._toys import _RecordingEpsNet
 from tempguide.diffusion import eps_from_denoiser, geometric_ts, sample_ode_heun
 from tempguide.guidance import classifier_guided
 
@@ -193,7 +194,7 @@ def test_not_implemented_is_reported_as_such(check, capsys):
 def test_recording_network_is_exact_and_counts_calls():
     """The CFG check's network: label c gives ε of p(y|c), the null label ε of p(y), one record per call."""
     mix = toy.mixture_2d()
-    net = cg._RecordingEpsNet(mix, "toy.mixture_2d()")
+    net = _RecordingEpsNet(mix, "toy.mixture_2d()")
     x, t = torch.randn(5, 2, generator=torch.Generator().manual_seed(0), **F64), torch.tensor(0.7, **F64)
     labels = torch.tensor([0, 2, 1, 2, 0])
     got = net(x, t, labels)

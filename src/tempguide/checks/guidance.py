@@ -16,9 +16,11 @@ case passed.
   classifier-free-guidance ε-network ε̂_∅ + w · (ε̂_c − ε̂_∅) with ONE network call on [x; x]
   (labels [c; ∅]); reference ``tempguide.guidance.cfg_eps``.  A recording network counts the calls.
 - ``check_cfg_target(fn)``: ``fn(mu_c, s2_c, mu_u, s2_u, w) -> (mean, variance)`` of the intended
-  target p(y | c)^w p(y)^{1−w} for p(y | c) = N(μ_c, s_c²), p(y) = N(μ_∅, s_∅²) (1-D).
+  target p(y | c)^w p(y)^{1−w} for p(y | c) = N(μ_c, s_c²), p(y) = N(μ_∅, s_∅²) (1-D); reference
+  ``tempguide.guidance.gaussian_pair.target``.
 - ``check_cfg_ode_variance(fn)``: ``fn(s2_c, s2_u, w, t0, tN) -> float``, the variance at t_N of the
-  CFG-guided probability-flow ODE on that pair, started from N(·, t0) at t0.
+  CFG-guided probability-flow ODE on that pair, started from N(0, t0) at t0; reference
+  ``tempguide.guidance.gaussian_pair.cfg_law``.  (Both are called with positional arguments.)
 
 ``log_prob(z, t)`` returns (B, C) class log-probabilities at noise variance t, e.g.
 ``lambda z, t: mix.class_posterior(z, t).log()`` on a toy.
@@ -32,44 +34,14 @@ import torch
 from .. import toy
 from ..diffusion.adapters import eps_from_denoiser
 from ..guidance import cfg_eps, classifier_guided, eps_classifier_guided
-from ._core import CheckResult, _compare_tensors, _finish, _Named, _run, _short
+from ..guidance.gaussian_pair import GaussianPair, cfg_law, target
+from ._core import CheckResult, _compare_tensors, _finish, _run
+from ._toys import _LinearClassifier, _NamedNet, _RecordingEpsNet, _toys
 
 __all__ = ["CheckResult", "check_classifier_guided", "check_eps_correction", "check_cfg_eps", "check_cfg_target",
            "check_cfg_ode_variance", "cfg_target_reference", "cfg_ode_variance_reference"]
 
 _F64 = dict(dtype=torch.float64)
-
-
-def _toys():
-    """(1-D mixture, 2-D mixture) with their exact denoisers and class log-posteriors, named for the report."""
-    out = []
-    for name, mix in (("toy.mixture_1d()", toy.mixture_1d()), ("toy.mixture_2d()", toy.mixture_2d())):
-        out.append((mix, _Named(mix.denoise, f"{name}.denoise"),
-                    _Named(lambda z, t, m=mix: m.class_posterior(z, t).log(),
-                           f"lambda z, t: {name}.class_posterior(z, t).log()")))
-    return out
-
-
-class _NamedNet(_Named):
-    """An ε-network ``net(x, t, labels=None)`` that prints as the code that builds it."""
-
-    def __call__(self, x, t, labels=None):
-        return self.fn(x, t, labels)
-
-
-class _LinearClassifier:
-    """log_prob(z, t) of a logistic 'noise-aware network' logits = W z/√(1+t) + b (not an exact posterior)."""
-
-    def __init__(self, W: torch.Tensor, b: torch.Tensor):
-        self.W, self.b = W, b
-
-    def __call__(self, z, t):
-        t = torch.as_tensor(t, dtype=z.dtype)
-        scale = (1 + t).sqrt().reshape(-1, 1) if t.ndim else (1 + t).sqrt()
-        return (z / scale @ self.W.T + self.b).log_softmax(-1)
-
-    def __repr__(self) -> str:
-        return f"a logistic classifier (W = {_short(self.W)}, b = {_short(self.b)}) of x = z/√(1+t)"
 
 
 def _call_note(result: CheckResult, cases: list, call: str) -> CheckResult:
@@ -205,42 +177,6 @@ def check_eps_correction(fn, *, seed: int = 0, n_random: int = 12, verbose: bool
 
 # --- classifier-free guidance ---------------------------------------------------------------------
 
-class _RecordingEpsNet:
-    """A conditional ε-network with a null label, exact on a toy, that records every call.
-
-    Label c < C gives the exact ε of p(y | c), the null label C the exact ε of p(y):
-    what a perfectly trained network with label dropout computes.
-    """
-
-    def __init__(self, mixture, name: str):
-        self.mixture, self.name = mixture, name
-        self.config = type("Config", (), {"num_classes": mixture.num_classes})()
-        self.null_label = mixture.num_classes
-        self._eps = [eps_from_denoiser(mixture.condition(c).denoise) for c in range(mixture.num_classes)]
-        self._eps.append(eps_from_denoiser(mixture.denoise))
-        self.calls: list[int] = []  # batch size of each call
-
-    def __call__(self, x: torch.Tensor, t, labels=None) -> torch.Tensor:
-        self.calls.append(x.shape[0])
-        labels = torch.full((x.shape[0],), self.null_label) if labels is None else torch.as_tensor(labels)
-        if labels.shape != (x.shape[0],) or labels.is_floating_point():
-            raise ValueError(f"labels must be integer classes of shape ({x.shape[0]},), got {tuple(labels.shape)}")
-        if bool((labels < 0).any() | (labels > self.null_label).any()):
-            raise ValueError(f"labels must be in [0, {self.null_label}] ({self.null_label} = the null label ∅), "
-                             f"got {labels.tolist()}")
-        t = torch.as_tensor(t, dtype=torch.float64)
-        if t.ndim and t.shape != (x.shape[0],):
-            raise ValueError(f"t must be 0-dim or one noise level per example ({x.shape[0]},), got {tuple(t.shape)}")
-        out = torch.empty_like(x)
-        for c in labels.unique().tolist():
-            rows = labels == c
-            out[rows] = self._eps[c](x[rows], t[rows] if t.ndim else t)
-        return out
-
-    def __repr__(self) -> str:
-        return f"<ε-network of {self.name}: labels 0..{self.null_label - 1}, null label ∅ = {self.null_label}>"
-
-
 def check_cfg_eps(fn, *, seed: int = 0, n_random: int = 10, verbose: bool = True) -> CheckResult:
     """Check ``fn(eps_net, w, null_label)(x, t, labels)`` against ``cfg_eps`` and count the network's calls.
 
@@ -302,31 +238,26 @@ def check_cfg_eps(fn, *, seed: int = 0, n_random: int = 10, verbose: bool = True
 
 # --- the Gaussian pair: closed forms for homework 4 -------------------------------------------------
 
+def _pair(mu_c: float, s2_c: float, mu_u: float, s2_u: float) -> GaussianPair:
+    return GaussianPair(mu_c, math.sqrt(s2_c), mu_u, math.sqrt(s2_u))
+
+
 def cfg_target_reference(mu_c: float, s2_c: float, mu_u: float, s2_u: float, w: float) -> tuple[float, float]:
-    """(mean, variance) of p(y | c)^w p(y)^{1−w} for N(μ_c, s_c²) and N(μ_∅, s_∅²): precisions add.
+    """(mean, variance) of p(y | c)^w p(y)^{1−w}: ``tempguide.guidance.gaussian_pair.target`` in variances.
 
-        1/v = w/s_c² + (1 − w)/s_∅²,    m = v · (w μ_c/s_c² + (1 − w) μ_∅/s_∅²)
-
-    (a proper Gaussian only when 1/v > 0).  Book: "Classifier-free guidance".
+    Precisions add: 1/v = w/s_c² + (1 − w)/s_∅², m = v · (w μ_c/s_c² + (1 − w) μ_∅/s_∅²).
     """
-    precision = w / s2_c + (1 - w) / s2_u
-    if not precision > 0:
-        raise ValueError(f"p(y|c)^w p(y)^(1-w) is not normalisable: precision w/s2_c + (1-w)/s2_u = {precision:.4g}")
-    v = 1 / precision
-    return v * (w * mu_c / s2_c + (1 - w) * mu_u / s2_u), v
+    mean, variance = target(_pair(mu_c, s2_c, mu_u, s2_u), w)
+    return float(mean[0]), float(variance)
 
 
 def cfg_ode_variance_reference(s2_c: float, s2_u: float, w: float, t0: float, tN: float) -> float:
-    """Variance at t_N of the CFG probability-flow ODE on the Gaussian pair, started with variance t0 at t0.
+    """Variance at t_N of the CFG probability-flow ODE started from N(0, t0) at t0: ``gaussian_pair.cfg_law``.
 
-    The guided score −λ(t) z + κ(t) has λ = w/(s_c² + t) + (1 − w)/(s_∅² + t); the ODE
-    dz/dt = −½ score gives dv/dt = λ v, so
-
-        v_N = t0 · ((s_c² + t_N)/(s_c² + t0))^w · ((s_∅² + t_N)/(s_∅² + t0))^{1−w}.
-
-    As t0 → ∞, t_N → 0: v_N → s_c^{2w} s_∅^{2(1−w)}, not the target's 1/(w/s_c² + (1−w)/s_∅²).
+    dv/dt = λ v with λ = w/(s_c² + t) + (1 − w)/(s_∅² + t), so
+    v_N = t0 · ((s_c² + t_N)/(s_c² + t0))^w · ((s_∅² + t_N)/(s_∅² + t0))^{1−w}.
     """
-    return t0 * ((s2_c + tN) / (s2_c + t0)) ** w * ((s2_u + tN) / (s2_u + t0)) ** (1 - w)
+    return cfg_law(_pair(0.0, s2_c, 0.0, s2_u), w, sampler="ode", t0=t0, tN=tN)[1]
 
 
 def _positional(fn):
