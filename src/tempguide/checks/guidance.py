@@ -23,7 +23,8 @@ case passed.
   ``tempguide.guidance.gaussian_pair.cfg_law``.  (Both are called with positional arguments.)
 
 ``log_prob(z, t)`` returns (B, C) class log-probabilities at noise variance t, e.g.
-``lambda z, t: mix.class_posterior(z, t).log()`` on a toy.
+``lambda z, t: mix.class_posterior(z, t).log()`` on a toy.  Book: "Homework", and the chapters
+"Classifier guidance" and "Classifier-free guidance".
 """
 from __future__ import annotations
 
