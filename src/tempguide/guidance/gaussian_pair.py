@@ -1,4 +1,4 @@
-"""Classifier-free guidance on a pair of Gaussians, in closed form (book: "Classifier-free guidance", the Gaussian pair).
+"""CFG on a pair of Gaussians, in closed form (book: "Classifier-free guidance", the Gaussian pair).
 
 Take a conditional p(y | c) = N(μ_c, s_c² I) and an unconditional p(y | ∅) = N(μ_∅, s_∅² I)
 (1-D, or isotropic in d dimensions: every coordinate behaves alike).  With
@@ -29,8 +29,9 @@ variances, while the target has the *harmonic* one 1/P_w.  The integrals in (2) 
 (3) are computed by composite Gauss–Legendre quadrature in float64 in the variable
 u = ln(t + min(s_c², s_∅²)) (smooth integrands; 200 panels × 16 nodes, relative
 error ~1e-13 in the tests); t_0 = ∞ is allowed (integrals truncated where the tail
-is below 1e-15).  Chidambaram et al. (2024) and Bradley & Nakkiran (2025) analyse the
-same linear case.
+is below 1e-15).  Papers to read beside it: Chidambaram et al. (2024) on the overshoot for
+two-component mixtures; Bradley & Nakkiran (2025) on why neither the DDPM nor the DDIM
+sampler with CFG produces the target.
 """
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def guided_coefficients(pair: GaussianPair, w, t) -> tuple[float, torch.Tensor]:
 
 
 def guided_denoiser(pair: GaussianPair, w):
-    """D_w(z, t) = z + t · (b(t) − λ(t) z), Eq. (1) through Tweedie; equals ``cfg_denoisers`` on the two Gaussians."""
+    """D_w(z, t) = z + t · (b(t) − λ(t) z), Eq. (1) through Tweedie (= ``cfg_denoisers`` on the two Gaussians)."""
     w = check_weight(w, "w")
 
     def denoiser(z: torch.Tensor, t) -> torch.Tensor:
