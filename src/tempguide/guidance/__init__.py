@@ -8,6 +8,7 @@ strength γ (γ = 0 unguided, γ = 1 exact Bayes), classifier-free guidance weig
 - ``classifier``  classifier guidance D + γ·t·∇ ln p_t(c | z), its x̂₀ variant, classifier adapters
 - ``ddpm``        the seed's two DDPM algorithms: mean shift (Alg. 1) and ε-correction (Alg. 2)
 - ``cfg``         the CFG combination and the one-call batched CFG ε-network
+- ``gaussian_pair``  CFG on two Gaussians in closed form: the target, the exact laws of the CFG ODE/SDE
 - ``tilted``      the intended target p(y)·p(c | y)^γ (= p(y | c)^w p(y)^{1−w} at γ = w), on a grid
 
 Guidance never uses the evaluation classifier ``mnist_classifier``: it is the judge.
@@ -15,11 +16,13 @@ Guidance never uses the evaluation classifier ``mnist_classifier``: it is the ju
 from .cfg import cfg, cfg_denoiser, cfg_denoisers, cfg_eps
 from .classifier import (classifier_gradient, classifier_guided, classifier_guided_x0, clean_log_prob,
                          noise_aware_log_prob)
+from . import gaussian_pair
 from .ddpm import eps_classifier_guided, sample_ddpm_mean_shift
+from .gaussian_pair import GaussianPair, cfg_law
 from .tilted import tilted_log_density, tilted_probabilities
 
 __all__ = [
     "cfg", "cfg_denoiser", "cfg_denoisers", "cfg_eps",
     "classifier_gradient", "classifier_guided", "classifier_guided_x0", "clean_log_prob", "noise_aware_log_prob",
-    "eps_classifier_guided", "sample_ddpm_mean_shift", "tilted_log_density", "tilted_probabilities",
+    "GaussianPair", "cfg_law", "eps_classifier_guided", "sample_ddpm_mean_shift", "tilted_log_density", "tilted_probabilities",
 ]
