@@ -497,7 +497,37 @@ def test_cfgpp_bad_input(toy_net):
         sample_ddim_cfgpp(toy_net, x, ddim_grid(3), c, math.nan)
     with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)"):
         sample_ddim_cfgpp(toy_net, x, ddim_grid(3), torch.full((6,), NULL), 0.5)
+    with pytest.raises(ValueError, match="labels are required"):
+        sample_ddim_cfgpp(toy_net, x, ddim_grid(3), None, 0.5)
     with pytest.raises(ValueError, match="alpha_bars must be strictly increasing"):
         sample_ddim_cfgpp(toy_net, x, ddim_grid(3).flip(0), c, 0.5)
     with pytest.raises(ValueError, match="no null label"):
         sample_ddim_cfgpp(lambda x_, t, labels: x_, x, ddim_grid(3), c, 0.5)
+
+
+# -- a real conditional UNet in float32 (dtypes, shapes, the null label) ---------------------------
+
+@torch.no_grad()
+def test_wrappers_on_a_float32_unet():
+    from tempguide.models import UNet, UNetConfig
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(channels=(8, 8, 16), emb_dim=32, groups=4, num_classes=10)).eval()
+    for p in net.parameters():  # the output layer starts at zero: perturb every weight
+        p.add_(0.1 * torch.randn_like(p))
+    x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    c, null = torch.tensor([0, 4, 9]), torch.full((3,), 10)
+    t = torch.tensor([0.05, 1.0, 20.0])
+    eps_c, eps_u = net(x, t, c), net(x, t, null)
+    out = cfg_interval_eps(net, 3.0, 0.5, 5.0)(x, t, c)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out[1], cfg(eps_u, eps_c, 3.0)[1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out[[0, 2]], eps_c[[0, 2]], rtol=1e-5, atol=1e-5)
+    out = combined_eps(net, lambda u, cond: apg(u, cond, 4.0, eta=0.0, norm_threshold=10.0))(x, t, c)
+    torch.testing.assert_close(out, apg(eps_u, eps_c, 4.0, eta=0.0, norm_threshold=10.0), rtol=1e-5, atol=1e-5)
+    a_t, a_s = 0.3, 0.7
+    t_net = torch.tensor((1 - a_t) / a_t)
+    e_c, e_u = net(x, t_net, c), net(x, t_net, null)
+    x0 = (x - math.sqrt(1 - a_t) * (e_u + 0.6 * (e_c - e_u))) / math.sqrt(a_t)
+    step = sample_ddim_cfgpp(net, x, torch.tensor([a_t, a_s], dtype=torch.float64), c, 0.6)
+    assert step.dtype == torch.float32
+    torch.testing.assert_close(step, math.sqrt(a_s) * x0 + math.sqrt(1 - a_s) * e_u, rtol=1e-5, atol=1e-5)

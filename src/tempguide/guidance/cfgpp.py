@@ -65,6 +65,8 @@ def sample_ddim_cfgpp(eps_net, x: torch.Tensor, alpha_bars, labels, lam, *,
     """
     x, alpha_bars, lam = check_sample(x, "x"), check_alpha_bars(alpha_bars), _check_lam(lam)
     u, num_classes = _null_label(eps_net, uncond_label)
+    if labels is None:
+        raise ValueError("labels are required: the classes c to guide towards, shape (B,)")
     c = check_labels(labels, x.shape[0], num_classes).to(x.device)
     lam_b = per_example(lam, x)
     for alpha_bar_t, alpha_bar_s in zip(alpha_bars[:-1], alpha_bars[1:]):

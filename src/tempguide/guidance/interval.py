@@ -11,6 +11,8 @@ damage), at low noise it is unnecessary.  The interval is given in the book's no
 variance t (z = y + √t·ε), never in step fractions as diffusers' ``start``/``stop``: the
 paper's σ is √t, so its EDM2-S interval σ ∈ (0.28, 5.42] is t ∈ (0.0784, 29.4].  Both ends
 are included here; the conventions differ only when a grid level equals t_lo exactly.
+Samplers hand t over in the sample's dtype (float32 rounding), so put t_lo and t_hi
+between grid levels rather than on them.
 Outside the interval only the conditional prediction is computed (one network call at
 batch B instead of 2B), which is the method's saving in cost per step.
 """
