@@ -13,7 +13,7 @@
    from the same z", checked against a DDIM loop driven by diffusers' guider.
 4. The guidance interval: plain CFG inside [t_lo, t_hi] (both ends included), the conditional
    prediction outside with one network call at batch B; per-example t; whole DDIM runs.
-5. CFG++: one step against Chung et al.'s Algorithm 1 written out here; λ = 0 is unconditional
+5. CFG++: one step against Chung et al.'s DDIM-CFG++ update written out here; λ = 0 is unconditional
    DDIM; a label-blind network gives plain DDIM; every step equals a DDIM-CFG step with
    w_t = λ σ_t / (σ_t − σ_s).
 """
@@ -429,7 +429,7 @@ def ddim_grid(n=20):
 
 @pytest.mark.parametrize("lam", [0.0, 0.3, 1.0])
 def test_cfgpp_one_step_is_the_papers_algorithm(toy_net, lam):
-    """Chung et al., Algorithm 1, one step ᾱ_t → ᾱ_s written out from the two ε predictions."""
+    """Chung et al.'s DDIM-CFG++ update, one step ᾱ_t → ᾱ_s written out from the two ε predictions."""
     x, c = toy_start()
     a_t, a_s = torch.tensor(0.2, dtype=torch.float64), torch.tensor(0.6, dtype=torch.float64)
     t = (1 - a_t) / a_t

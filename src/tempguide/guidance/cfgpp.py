@@ -1,7 +1,7 @@
 """CFG++: DDIM that re-noises with the unconditional ε (book: "Refinements of CFG" (chapter 4, second part)).
 
 Chung, Kim, Park, Nam & Ye, "CFG++: manifold-constrained classifier free guidance for
-diffusion models", ICLR 2025, Algorithm 1 (DDIM with CFG++).  One step from level ᾱ_t to
+diffusion models", ICLR 2025, their DDIM sampler with CFG++.  One step from level ᾱ_t to
 the next level ᾱ_s (ᾱ_s > ᾱ_t), with ε̂_∅ = ε̂(x, t, ∅) and ε̂_c = ε̂(x, t, c):
 
     ε̂_λ = ε̂_∅ + λ · (ε̂_c − ε̂_∅),        λ ∈ [0, 1]       (an interpolation, never w > 1)
@@ -44,7 +44,7 @@ def cfgpp_weight(alpha_bar_t, alpha_bar_s, lam):
 
 def sample_ddim_cfgpp(eps_net, x: torch.Tensor, alpha_bars, labels, lam, *,
                       uncond_label: int | None = None) -> torch.Tensor:
-    """Deterministic DDIM with CFG++ (Chung et al. 2025, Algorithm 1):
+    """Deterministic DDIM with CFG++ (Chung et al. 2025):
 
         ε̂_∅, ε̂_c = ε̂(x, t, ∅), ε̂(x, t, c)                   (one call on [x; x], labels [c; ∅])
         ε̂_λ = ε̂_∅ + λ · (ε̂_c − ε̂_∅)

@@ -1,7 +1,7 @@
 """The guidance interval: CFG only at middle noise levels (book: "Refinements of CFG" (chapter 4, second part)).
 
 Kynkäänniemi et al., "Applying guidance in a limited interval improves sample and
-distribution quality in diffusion models", NeurIPS 2024, Eq. (3):
+distribution quality in diffusion models", NeurIPS 2024:
 
     D_w(z, t) = D_∅ + w · (D_c − D_∅)    if t_lo ≤ t ≤ t_hi
               = D_c                      otherwise (w = 1: the conditional model, no guidance)
@@ -9,7 +9,7 @@ distribution quality in diffusion models", NeurIPS 2024, Eq. (3):
 Guidance at high noise pushes every sample of a class towards the same few modes (the
 damage), at low noise it is unnecessary.  The interval is given in the book's noise
 variance t (z = y + √t·ε), never in step fractions as diffusers' ``start``/``stop``: the
-paper's σ is √t, so its EDM2-S interval σ ∈ (0.28, 5.42] is t ∈ (0.0784, 29.4].  Both ends
+paper's (EDM) σ is √t, so its interval σ ∈ (σ_lo, σ_hi] is t ∈ (σ_lo², σ_hi²].  Both ends
 are included here; the conventions differ only when a grid level equals t_lo exactly.
 Samplers hand t over in the sample's dtype (float32 rounding), so put t_lo and t_hi
 between grid levels rather than on them.
@@ -60,7 +60,7 @@ def interval_weight(w, t, t_lo: float, t_hi: float):
 
 
 def cfg_interval_denoisers(uncond_denoiser, cond_denoiser, w, t_lo: float, t_hi: float):
-    """D_w(z, t) of Eq. (3) from two separate denoisers (e.g. the exact toys).
+    """The interval-guided D_w(z, t) from two separate denoisers (e.g. the exact toys).
 
     At a scalar t outside [t_lo, t_hi] only ``cond_denoiser`` is called.
     Book: "Refinements of CFG" (chapter 4, second part).
@@ -77,7 +77,7 @@ def cfg_interval_denoisers(uncond_denoiser, cond_denoiser, w, t_lo: float, t_hi:
 
 
 def cfg_interval_eps(eps_net, w, t_lo: float, t_hi: float, *, uncond_label: int | None = None):
-    """The guided ε-network of Eq. (3): :func:`.cfg.cfg_eps` for t in [t_lo, t_hi], ε̂(x, t, c) outside.
+    """The interval-guided ε-network: :func:`.cfg.cfg_eps` for t in [t_lo, t_hi], ε̂(x, t, c) outside.
 
     ``eps_net`` is a conditional ε-network with a null label (as for ``cfg_eps``); t is the
     noise variance the samplers pass (``sample_ddim`` passes t = (1 − ᾱ)/ᾱ).  At a scalar t

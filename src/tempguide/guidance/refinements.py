@@ -52,8 +52,8 @@ def _check_number(value, name: str, low: float = -math.inf, high: float = math.i
 def rescale(guided: torch.Tensor, cond: torch.Tensor, phi: float) -> torch.Tensor:
     """Rescaled CFG (Lin et al., "Common diffusion noise schedules and sample steps are flawed", WACV 2024, §3.4):
 
-        x_rescaled = x_cfg · std(x_c) / std(x_cfg)                          (Eq. 15)
-        x_final    = φ · x_rescaled + (1 − φ) · x_cfg                       (Eq. 16)
+        x_rescaled = x_cfg · std(x_c) / std(x_cfg)                          (rescale)
+        x_final    = φ · x_rescaled + (1 − φ) · x_cfg                       (mix)
 
     ``guided`` is the CFG prediction x_cfg (e.g. ``cfg(uncond, cond, w)``), ``cond`` the
     conditional one x_c; std per example over all non-batch dims.  φ = 0 is plain CFG; at
@@ -66,15 +66,15 @@ def rescale(guided: torch.Tensor, cond: torch.Tensor, phi: float) -> torch.Tenso
     phi = _check_number(phi, "phi", 0.0, 1.0)
     std_c = cond.std(dim=dims, keepdim=True)
     std_cfg = guided.std(dim=dims, keepdim=True)
-    rescaled = guided * (std_c / std_cfg)                                  # Eq. (15)
-    return phi * rescaled + (1 - phi) * guided                             # Eq. (16)
+    rescaled = guided * (std_c / std_cfg)                                  # (rescale)
+    return phi * rescaled + (1 - phi) * guided                             # (mix)
 
 
 # -- adaptive projected guidance -----------------------------------------------------------------
 
 @dataclass
 class APGMomentum:
-    """APG's running average of the guidance direction (Sadat et al. 2025, §5.2, "reverse momentum"):
+    """APG's running average of the guidance direction (Sadat et al. 2025, "reverse momentum"):
 
         Δ̄ ← Δ + β · Δ̄          (Δ̄ = 0 before the first step; the paper uses β < 0, e.g. −0.5)
 
@@ -146,7 +146,7 @@ def zero_star_scale(uncond: torch.Tensor, cond: torch.Tensor, *, eps: float = 1e
 
 def cfg_zero_star(uncond: torch.Tensor, cond: torch.Tensor, w) -> torch.Tensor:
     """The optimised scale of CFG-Zero* (Fan et al., "CFG-Zero*: improved classifier-free guidance for
-    flow matching models", 2025, Eq. 7 and Algorithm 1):
+    flow matching models", 2025, the optimised scale):
 
         s*   = ⟨v_c, v_u⟩ / ‖v_u‖²                     (per example)
         pred = s* · v_u + w · (v_c − s* · v_u)           = CFG with s* · v_u in place of v_u
