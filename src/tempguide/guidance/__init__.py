@@ -9,20 +9,29 @@ strength γ (γ = 0 unguided, γ = 1 exact Bayes), classifier-free guidance weig
 - ``ddpm``        the seed's two DDPM algorithms: mean shift (Alg. 1) and ε-correction (Alg. 2)
 - ``cfg``         the CFG combination and the one-call batched CFG ε-network
 - ``gaussian_pair``  CFG on two Gaussians in closed form: the target, the exact laws of the CFG ODE/SDE
+- ``refinements`` rescaled CFG, APG (with momentum), CFG-Zero*, and one-call wrappers applying any rule to ε or D
+- ``interval``    the guidance interval, in the noise variance t
+- ``cfgpp``       the CFG++ DDIM loop (re-noising with the unconditional ε̂)
 - ``tilted``      the intended target p(y)·p(c | y)^γ (= p(y | c)^w p(y)^{1−w} at γ = w), on a grid
 
 Guidance never uses the evaluation classifier ``mnist_classifier``: it is the judge.
 """
+from . import gaussian_pair
 from .cfg import cfg, cfg_denoiser, cfg_denoisers, cfg_eps
+from .cfgpp import cfgpp_weight, sample_ddim_cfgpp
 from .classifier import (classifier_gradient, classifier_guided, classifier_guided_x0, clean_log_prob,
                          noise_aware_log_prob)
-from . import gaussian_pair
 from .ddpm import eps_classifier_guided, sample_ddpm_mean_shift
 from .gaussian_pair import GaussianPair, cfg_law
+from .interval import cfg_interval_denoiser, cfg_interval_denoisers, cfg_interval_eps, interval_weight
+from .refinements import APGMomentum, apg, cfg_zero_star, combined_denoiser, combined_eps, rescale, zero_star_scale
 from .tilted import tilted_log_density, tilted_probabilities
 
 __all__ = [
     "cfg", "cfg_denoiser", "cfg_denoisers", "cfg_eps",
     "classifier_gradient", "classifier_guided", "classifier_guided_x0", "clean_log_prob", "noise_aware_log_prob",
     "GaussianPair", "cfg_law", "eps_classifier_guided", "sample_ddpm_mean_shift", "tilted_log_density", "tilted_probabilities",
+    "cfgpp_weight", "sample_ddim_cfgpp", "cfg_interval_denoiser", "cfg_interval_denoisers", "cfg_interval_eps",
+    "interval_weight", "APGMomentum", "apg", "cfg_zero_star", "combined_denoiser", "combined_eps", "rescale",
+    "zero_star_scale",
 ]
