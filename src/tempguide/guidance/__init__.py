@@ -12,6 +12,7 @@ strength γ (γ = 0 unguided, γ = 1 exact Bayes), classifier-free guidance weig
 - ``refinements`` rescaled CFG, APG (with momentum), CFG-Zero*, and one-call wrappers applying any rule to ε or D
 - ``interval``    the guidance interval, in the noise variance t
 - ``cfgpp``       the CFG++ DDIM loop (re-noising with the unconditional ε̂)
+- ``guided_marginals``  what guidance follows at each t: q_t ∝ p_t·p_t(c | z)^γ, its normaliser Z_t, the exact noisy classifier of a toy
 - ``tilted``      the intended target p(y)·p(c | y)^γ (= p(y | c)^w p(y)^{1−w} at γ = w), on a grid
 
 Guidance never uses the evaluation classifier ``mnist_classifier``: it is the judge.
@@ -23,6 +24,7 @@ from .classifier import (classifier_gradient, classifier_guided, classifier_guid
                          noise_aware_log_prob)
 from .ddpm import eps_classifier_guided, sample_ddpm_mean_shift
 from .gaussian_pair import GaussianPair, cfg_law
+from .guided_marginals import guided_log_density, guided_normaliser, log_class_posterior, noise_on_grid_1d
 from .interval import cfg_interval_denoiser, cfg_interval_denoisers, cfg_interval_eps, interval_weight
 from .refinements import APGMomentum, apg, cfg_zero_star, combined_denoiser, combined_eps, rescale, zero_star_scale
 from .tilted import tilted_log_density, tilted_probabilities
@@ -33,5 +35,5 @@ __all__ = [
     "GaussianPair", "cfg_law", "eps_classifier_guided", "sample_ddpm_mean_shift", "tilted_log_density", "tilted_probabilities",
     "cfgpp_weight", "sample_ddim_cfgpp", "cfg_interval_denoiser", "cfg_interval_denoisers", "cfg_interval_eps",
     "interval_weight", "APGMomentum", "apg", "cfg_zero_star", "combined_denoiser", "combined_eps", "rescale",
-    "zero_star_scale",
+    "zero_star_scale", "guided_log_density", "guided_normaliser", "log_class_posterior", "noise_on_grid_1d",
 ]

@@ -19,14 +19,15 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_weight
+from .guided_marginals import check_class, log_class_posterior
 
 
 def tilted_log_density(mixture, y: torch.Tensor, c: int, gamma) -> torch.Tensor:
     """ln p(y) + γ · ln p(c | y) at the points y (n, d): (T) up to its normalising constant, shape (n,)."""
-    gamma = check_weight(gamma, "gamma")
-    if not 0 <= int(c) < mixture.num_classes:
-        raise ValueError(f"c must be a class in [0, {mixture.num_classes}), got {c}")
-    return mixture.log_prob(y) + gamma * mixture.class_posterior(y, 0.0)[:, int(c)].log()
+    gamma, c = check_weight(gamma, "gamma"), check_class(mixture, c)   # a float or bool c was truncated silently
+    # ln p(c | y) by Bayes in log space: class_posterior(y, 0).log() underflows to −∞ far from class c
+    # (then γ = 0 gave 0 · (−∞) = NaN, and γ = 1 gave −∞ where p(y | c) > 0)
+    return mixture.log_prob(y) + gamma * log_class_posterior(mixture)(y, 0.0)[:, c]
 
 
 def tilted_probabilities(mixture, y: torch.Tensor, c: int, gamma) -> torch.Tensor:
