@@ -20,7 +20,8 @@ is called once per step instead of on [x; x].  Each sample set is scored by
   against ∅ (``cfg_eps(net, w)``) and against "blurry" (``cfg_eps(net, w, uncond_label=10)``,
   D_blurry + w·(D_c − D_blurry), McAllester's "this will make the generated image sharper");
 - the label-dropout ablation: fidelity and FID against w for every model in the results
-  file (``--out``, JSON; each run adds its models, so models trained later join the table).
+  file (``--out``, JSON; each run adds its models and, at the same n and steps, its new w,
+  so models trained later and extra weights join the tables).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_cfg.py --n 500 --steps 50 --models mnist_cond
     OMP_NUM_THREADS=1 python benchmarks/bench_cfg.py --n 500 --ws 1 2 3 4 --models mnist_cond_p05 mnist_cond_p50
@@ -139,10 +140,15 @@ def main(n: int, steps: int, ws: list[float], models: list[str], out: Path | Non
         unguided = None                       # w = 1 is the conditional model whatever u is: sampled once
         for key, u in variants:
             print(f"{key}:", flush=True)
-            results[key] = {"n": n, "steps": steps, "fid_floor": reference.fid_floor,
-                            "reference": reference_row(reference), "rows": {}}
+            old = results.get(key, {})
+            if (old.get("n"), old.get("steps")) != (n, steps):      # same size: add the new w to the old rows
+                results[key] = {"n": n, "steps": steps, "fid_floor": reference.fid_floor,
+                                "reference": reference_row(reference), "rows": {}}
             for w in ws:
-                if w == 1 and unguided is not None:
+                if str(w) in results[key]["rows"]:
+                    print(f"  w = {w:g}: in {out} already", flush=True)
+                    report = results[key]["rows"][str(w)]
+                elif w == 1 and unguided is not None:
                     report = unguided
                 else:
                     report = one_setting(net, w, u, n, steps, clf, reference, labels)
@@ -151,7 +157,7 @@ def main(n: int, steps: int, ws: list[float], models: list[str], out: Path | Non
                 if out is not None:                            # after every setting: a cut run keeps its rows
                     out.write_text(json.dumps(results, indent=1))
     for key, res in results.items():
-        rows = {float(w): r for w, r in res["rows"].items()}
+        rows = {float(w): r for w, r in sorted(res["rows"].items(), key=lambda kv: float(kv[0]))}
         real = res.get("reference", reference_row(reference))       # the real digits of that run
         print_sweep(f"{key}: {res['n']} digits, {res['steps']} DDPM steps", rows, real, res["n"])
         print_ignore(key, rows)
