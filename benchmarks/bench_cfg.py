@@ -55,9 +55,7 @@ def guided(net, w: float, uncond_label: int | None):
     """cfg_eps(net, w), except at w = 1 where it equals the conditional network itself."""
     if w == 1:
         return net
-    eps_w = cfg_eps(net, w, uncond_label=uncond_label)
-    eps_w.parameters = net.parameters   # ddpm_samples reads its device from eps_net.parameters()
-    return eps_w
+    return cfg_eps(net, w, uncond_label=uncond_label)
 
 
 def one_setting(net, w, uncond_label, n, steps, clf, reference, labels) -> dict:

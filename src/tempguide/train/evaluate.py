@@ -24,7 +24,7 @@ import sys
 import torch
 from tqdm.auto import tqdm
 
-from .. import pretrained
+from .. import config, pretrained
 from ..data import load_mnist
 from ..diffusion.ddpm import sample_ddpm
 from ..diffusion.schedules import ddpm_alpha_bars
@@ -34,9 +34,14 @@ from ..metrics import image
 @torch.no_grad()
 def ddpm_samples(eps_net, n: int, *, labels: torch.Tensor | None = None, n_steps: int = 250,
                  generator: torch.Generator | None = None, batch_size: int = 100,
-                 progress: bool = True) -> torch.Tensor:
-    """n images (n, 1, 28, 28) by DDPM ancestral sampling on ``n_steps`` strided levels (module docstring)."""
-    device = next(eps_net.parameters()).device
+                 progress: bool = True, device: torch.device | str | None = None) -> torch.Tensor:
+    """n images (n, 1, 28, 28) by DDPM ancestral sampling on ``n_steps`` strided levels (module docstring).
+
+    ``eps_net`` is a network or any ε-function (e.g. a guided one from ``tempguide.guidance``);
+    ``device`` defaults to the network's, or ``config.device()`` for a plain function.
+    """
+    if device is None:
+        device = next(eps_net.parameters()).device if isinstance(eps_net, torch.nn.Module) else config.device()
     idx = torch.linspace(999, 0, n_steps).round().long()
     alpha_bars = torch.cat([ddpm_alpha_bars()[idx], torch.ones(1, dtype=torch.float64)])  # noisiest first, then 1
     out = []
