@@ -15,7 +15,7 @@ strength γ (γ = 0 unguided, γ = 1 exact Bayes), classifier-free guidance weig
 - ``guided_marginals``  what guidance follows at each t: q_t ∝ p_t·p_t(c | z)^γ, its normaliser Z_t, the exact noisy classifier of a toy
 - ``tilted``      the intended target p(y)·p(c | y)^γ (= p(y | c)^w p(y)^{1−w} at γ = w), on a grid
 
-Guidance never uses the evaluation classifier ``mnist_classifier``: it is the judge.
+Guidance never uses the evaluation classifier behind ``tempguide.metrics``: it is the judge.
 """
 from . import gaussian_pair
 from .cfg import cfg, cfg_denoiser, cfg_denoisers, cfg_eps
