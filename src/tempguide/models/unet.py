@@ -96,13 +96,15 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor, t, labels=None) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
-            raise ValueError(f"x must have shape (B, 1, 28, 28), got {tuple(x.shape)}")
-        B = x.shape[0]
+        B = _check_image(x)
         emb = self.time_emb(broadcast_t(t, B, x.device))  # (B, e)
         labels = resolve_labels(labels, self.config.num_classes, B, x.device)
         if labels is not None:
             emb = emb + self.label_emb(labels)
+        return self.body(x, emb)
+
+    def body(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """The network proper, given the conditioning embedding emb (B, emb_dim) of t (and the condition)."""
         h0 = self.down0(self.stem(x), emb)                  # (B, c0, 28, 28)
         h1 = self.down1(self.pool0(h0), emb)                # (B, c1, 14, 14)
         h = self.mid1(self.pool1(h1), emb)                  # (B, c2, 7, 7)
@@ -112,3 +114,10 @@ class UNet(nn.Module):
         h = F.interpolate(h, scale_factor=2, mode="nearest")  # (B, c1, 28, 28)
         h = self.up0(torch.cat([h, h0], dim=1), emb)        # (B, c0, 28, 28)
         return self.out(F.silu(self.out_norm(h)))           # (B, 1, 28, 28)
+
+
+def _check_image(x: torch.Tensor) -> int:
+    """The batch size of x, which must have shape (B, 1, 28, 28)."""
+    if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
+        raise ValueError(f"x must have shape (B, 1, 28, 28), got {tuple(x.shape)}")
+    return x.shape[0]

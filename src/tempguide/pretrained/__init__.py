@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from ..models import MLP, MLPConfig, MnistClassifier, MnistClassifierConfig, NoisyClassifier, NoisyClassifierConfig
-from ..models import UNet, UNetConfig
+from ..models import AttributeUNet, AttributeUNetConfig, FlowUNet, UNet, UNetConfig
 
 DIRECTORY = Path(__file__).resolve().parent
 MANIFEST = "manifest.json"
@@ -39,6 +39,8 @@ def _char_gpt():
 #: checkpoint "model" field -> (model class, config class); an explicit table, no name lookups.
 MODELS = {
     "UNet": lambda: (UNet, UNetConfig),
+    "FlowUNet": lambda: (FlowUNet, UNetConfig),
+    "AttributeUNet": lambda: (AttributeUNet, AttributeUNetConfig),
     "MLP": lambda: (MLP, MLPConfig),
     "NoisyClassifier": lambda: (NoisyClassifier, NoisyClassifierConfig),
     "MnistClassifier": lambda: (MnistClassifier, MnistClassifierConfig),

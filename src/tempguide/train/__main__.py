@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .. import pretrained
-from . import recipes, recipes_guidance
+from . import recipes, recipes_cfg_variants, recipes_guidance
 
 
 def _char_gpt(**kwargs):
@@ -33,8 +33,9 @@ RECIPES = {
     "toy_2d": recipes.toy_2d,
     "char_gpt": _char_gpt,
     **recipes_guidance.RECIPES,
+    **recipes_cfg_variants.RECIPES,
 }
-DIFFUSION = ("mnist_uncond", "mnist_cond", "mnist_cond_p05", "mnist_cond_p50", "mnist_cond_blurry")
+DIFFUSION = ("mnist_uncond", "mnist_cond", "mnist_cond_p05", "mnist_cond_p50", "mnist_cond_blurry", "mnist_cond_weak")
 
 
 def main(argv=None) -> int:

@@ -97,7 +97,7 @@ def evaluate_checkpoint(name: str, *, n: int = 500, n_steps: int = 250, director
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tempguide.train.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("name", choices=["mnist_uncond", "mnist_cond", "mnist_cond_p05", "mnist_cond_p50",
-                                         "mnist_cond_blurry"])
+                                         "mnist_cond_blurry", "mnist_cond_weak"])
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--steps", type=int, default=250)
     args = parser.parse_args(argv)

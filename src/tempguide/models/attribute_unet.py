@@ -1,0 +1,63 @@
+"""The UNet conditioned on a continuous attribute E of the digit (book: "Continuous conditions"; seed 001).
+
+    eps_hat = net(x, t, E=None),   x = z/√(1 + t) as for ``UNet``,
+
+with E (B,) a standardised scalar attribute (``tempguide.attributes``; E = 0 is
+the average digit).  A NaN entry, or ``E=None`` for the whole batch, is the
+*unconditional query*, answered in one of two ways (``AttributeUNetConfig.null_flag``):
+
+- ``null_flag=False`` (seed 001): "the unconditional model can be queried by
+  replacing the conditioning information, the energy, with fixed constant values,
+  such as zero".  The null *is* E = 0, a value real digits also have.
+- ``null_flag=True``: a separate learnt "no attribute" embedding, as the null
+  label of classifier-free guidance (Ho & Salimans 2021); E = 0 stays a real value.
+
+E enters through a small MLP added to the time embedding, like a class label.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from .embedding import broadcast_t
+from .unet import UNet, UNetConfig, _check_image
+
+
+@dataclasses.dataclass
+class AttributeUNetConfig(UNetConfig):
+    """``UNetConfig`` plus the attribute: its name and the standardisation E = (a − mean)/std."""
+
+    null_flag: bool = False
+    attribute: str = "ink"
+    attribute_mean: float = 0.0
+    attribute_std: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.num_classes is not None:
+            raise ValueError(f"num_classes must be None for an AttributeUNet, got {self.num_classes}")
+        if not self.attribute_std > 0:
+            raise ValueError(f"attribute_std must be > 0, got {self.attribute_std}")
+
+
+class AttributeUNet(UNet):
+    """ε-network conditioned on a scalar E; NaN / ``None`` is the unconditional query (module docstring)."""
+
+    def __init__(self, config: AttributeUNetConfig | None = None):
+        super().__init__(config or AttributeUNetConfig())
+        e = self.config.emb_dim
+        self.attribute_emb = nn.Sequential(nn.Linear(1, e), nn.SiLU(), nn.Linear(e, e))
+        self.null_emb = nn.Parameter(torch.zeros(e)) if self.config.null_flag else None
+
+    def forward(self, x: torch.Tensor, t, E=None) -> torch.Tensor:
+        B = _check_image(x)
+        emb = self.time_emb(broadcast_t(t, B, x.device))  # (B, e)
+        E = torch.full((B,), float("nan"), device=x.device) if E is None else \
+            torch.as_tensor(E, dtype=torch.float32, device=x.device).expand(B)
+        null = E.isnan()
+        a = self.attribute_emb(torch.where(null, 0.0, E)[:, None])  # the seed's null: E = 0
+        if self.null_emb is not None:
+            a = torch.where(null[:, None], self.null_emb.expand(B, -1), a)
+        return self.body(x, emb + a)
