@@ -58,3 +58,14 @@ def test_attribute_config_validation():
         AttributeUNetConfig(attribute_std=0.0)
     with pytest.raises(ValueError, match=r"x must have shape \(B, 1, 28, 28\)"):
         AttributeUNet(AttributeUNetConfig(**SMALL))(torch.randn(2, 1, 14, 14), 1.0)
+
+
+def test_vector_condition_rows_with_nan_are_null():
+    net = _perturbed(AttributeUNet(AttributeUNetConfig(null_flag=True, cond_dim=4, **SMALL)))
+    x, E = torch.randn(2, 1, 28, 28), torch.randn(2, 4)
+    E[1, 2] = float("nan")
+    out = net(x, 1.0, E)
+    torch.testing.assert_close(out[1], net(x[1:], 1.0)[0])
+    torch.testing.assert_close(out[0], net(x[:1], 1.0, E[:1])[0])
+    with pytest.raises(ValueError, match="cond_dim must be an int >= 1"):
+        AttributeUNetConfig(cond_dim=0)

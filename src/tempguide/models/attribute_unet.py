@@ -13,6 +13,8 @@ the average digit).  A NaN entry, or ``E=None`` for the whole batch, is the
   label of classifier-free guidance (Ho & Salimans 2021); E = 0 stays a real value.
 
 E enters through a small MLP added to the time embedding, like a class label.
+With ``cond_dim = d > 1`` the condition is a vector per example, E (B, d) (e.g. a
+caption or image embedding, chapter 6); a row with any NaN is the null query.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class AttributeUNetConfig(UNetConfig):
     """``UNetConfig`` plus the attribute: its name and the standardisation E = (a − mean)/std."""
 
     null_flag: bool = False
+    cond_dim: int = 1  # 1: a scalar E (B,); d > 1: a vector E (B, d)
     attribute: str = "ink"
     attribute_mean: float = 0.0
     attribute_std: float = 1.0
@@ -38,6 +41,8 @@ class AttributeUNetConfig(UNetConfig):
         super().__post_init__()
         if self.num_classes is not None:
             raise ValueError(f"num_classes must be None for an AttributeUNet, got {self.num_classes}")
+        if not (isinstance(self.cond_dim, int) and self.cond_dim >= 1):
+            raise ValueError(f"cond_dim must be an int >= 1, got {self.cond_dim!r}")
         if not self.attribute_std > 0:
             raise ValueError(f"attribute_std must be > 0, got {self.attribute_std}")
 
@@ -48,16 +53,17 @@ class AttributeUNet(UNet):
     def __init__(self, config: AttributeUNetConfig | None = None):
         super().__init__(config or AttributeUNetConfig())
         e = self.config.emb_dim
-        self.attribute_emb = nn.Sequential(nn.Linear(1, e), nn.SiLU(), nn.Linear(e, e))
+        self.attribute_emb = nn.Sequential(nn.Linear(self.config.cond_dim, e), nn.SiLU(), nn.Linear(e, e))
         self.null_emb = nn.Parameter(torch.zeros(e)) if self.config.null_flag else None
 
     def forward(self, x: torch.Tensor, t, E=None) -> torch.Tensor:
         B = _check_image(x)
         emb = self.time_emb(broadcast_t(t, B, x.device))  # (B, e)
-        E = torch.full((B,), float("nan"), device=x.device) if E is None else \
-            torch.as_tensor(E, dtype=torch.float32, device=x.device).expand(B)
-        null = E.isnan()
-        a = self.attribute_emb(torch.where(null, 0.0, E)[:, None])  # the seed's null: E = 0
+        d = self.config.cond_dim
+        E = torch.full((B, d), float("nan"), device=x.device) if E is None else \
+            torch.as_tensor(E, dtype=torch.float32, device=x.device).reshape(-1, d).expand(B, d)
+        null = E.isnan().any(dim=1)
+        a = self.attribute_emb(torch.where(null[:, None], 0.0, E))  # the seed's null: E = 0
         if self.null_emb is not None:
             a = torch.where(null[:, None], self.null_emb.expand(B, -1), a)
         return self.body(x, emb + a)
