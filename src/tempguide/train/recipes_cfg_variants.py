@@ -13,11 +13,14 @@
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
 from .. import attributes, config
 from ..data import load_mnist
+from ..flow.path import fm_loss
 from ..models import UNetConfig
 from ..models.attribute_unet import AttributeUNet, AttributeUNetConfig
 from ..models.flow_unet import FlowUNet
@@ -28,18 +31,6 @@ from .recipes import (COND_CONFIG, DIFFUSION_STEPS, MNIST_DATA, P_UNCOND, Traine
 
 # ---------------------------------------------------------------- flow matching
 FM_CONFIG = COND_CONFIG  # the same UNet, as a velocity network
-
-
-def fm_loss(model, x1: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
-            *, p_uncond: float = 0.0) -> torch.Tensor:
-    """Conditional flow matching: ‖u_θ(x_τ, τ, c) − (x₁ − x₀)‖², x_τ = (1 − τ)x₀ + τx₁, τ ~ U[0, 1]."""
-    x0 = torch.randn(x1.shape, generator=generator, device=x1.device)
-    tau = torch.rand(len(x1), generator=generator, device=x1.device)
-    x_tau = (1 - tau.view(-1, 1, 1, 1)) * x0 + tau.view(-1, 1, 1, 1) * x1
-    if p_uncond > 0:
-        drop = torch.rand(len(x1), generator=generator, device=x1.device) < p_uncond
-        labels = torch.where(drop, torch.full_like(labels, model.config.num_classes), labels)
-    return F.mse_loss(model(x_tau, tau, labels), x1 - x0)
 
 
 def mnist_fm(*, steps=None, seed=0, device=None, progress=True) -> Trained:
@@ -67,11 +58,18 @@ def mnist_cond_weak(*, steps=None, seed=0, device=None, progress=True) -> Traine
 
 
 # ---------------------------------------------------------------- a continuous condition: ink
+@functools.cache
 def ink_statistics() -> tuple[float, float]:
     """Mean and standard deviation (N − 1) of the ink of the 4,000 training digits."""
     images, _ = load_mnist("train", source="subset", verbose=False)
     a = attributes.ink(images)
     return a.mean().item(), a.std().item()
+
+
+def ink_config(null_flag: bool) -> AttributeUNetConfig:
+    """The ink models' config: E = (ink − mean)/std with the training digits' statistics."""
+    mean, std = ink_statistics()
+    return AttributeUNetConfig(null_flag=null_flag, attribute="ink", attribute_mean=mean, attribute_std=std)
 
 
 INK_STEPS = 1500  # fewer than mnist_cond's 2,500: the experiment needs the attribute followed, not the best FID
@@ -81,8 +79,8 @@ def _ink_model(null_flag: bool, *, steps, seed, device, progress) -> Trained:
     steps, batch_size, lr = steps or INK_STEPS, 64, 2e-3
     device = device or config.device()
     images, labels = load_mnist("train", source="subset", verbose=False)
-    mean, std = ink_statistics()
-    model_config = AttributeUNetConfig(null_flag=null_flag, attribute="ink", attribute_mean=mean, attribute_std=std)
+    model_config = ink_config(null_flag)
+    mean, std = model_config.attribute_mean, model_config.attribute_std
     model = _build(AttributeUNet, model_config, seed)
     E_all = attributes.standardise(attributes.ink(images), mean, std)
 
@@ -120,6 +118,6 @@ RECIPES = {
 CONFIGS = {
     "mnist_fm": FM_CONFIG,
     "mnist_cond_weak": WEAK_CONFIG,
-    "mnist_ink_zeronull": AttributeUNetConfig(null_flag=False),
-    "mnist_ink_nullflag": AttributeUNetConfig(null_flag=True),
+    "mnist_ink_zeronull": ink_config(False),
+    "mnist_ink_nullflag": ink_config(True),
 }
