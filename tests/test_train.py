@@ -8,7 +8,7 @@ import torch
 from tempguide import pretrained
 from tempguide.diffusion.schedules import ddpm_ts
 from tempguide.train import __main__ as cli
-from tempguide.train import recipes, recipes_guidance
+from tempguide.train import recipes, recipes_cfg_variants, recipes_guidance
 from tempguide.train.loop import train
 
 
@@ -144,6 +144,7 @@ RECIPES = {
     "mnist_noisy_classifier": (recipes.mnist_noisy_classifier, recipes.NOISY_CLASSIFIER_CONFIG),
     "toy_2d": (recipes.toy_2d, recipes.TOY_CONFIG),
     **{name: (recipe, recipes_guidance.CONFIGS[name]) for name, recipe in recipes_guidance.RECIPES.items()},
+    **{name: (recipe, recipes_cfg_variants.CONFIGS[name]) for name, recipe in recipes_cfg_variants.RECIPES.items()},
 }
 
 
