@@ -1,0 +1,102 @@
+"""The networks of the cascade (book: "Conditional diffusion in practice", SR3 and cascaded diffusion).
+
+``SRUNet``: the super-resolution ε-network of SR3 (Saharia, Ho et al. 2021, §2):
+
+    eps_hat = net(x, t, labels=None, *, cond, s=0.0),
+
+the ``UNet`` whose stem sees two channels, the noisy high-resolution image
+x = z/√(1+t) and the conditioning image ``cond`` (B, 1, 28, 28) (the 14×14 input
+upsampled bicubically), concatenated on the channel axis.  The noise level ``s``
+of the conditioning augmentation (Ho, Saharia et al. 2021, "Cascaded Diffusion
+Models", §4.1) enters through its own log-variance embedding, added to the time
+(and label) embedding; s = 0 (no augmentation) is embedded as s = ``S_FLOOR``.
+
+``UNet14``: the ``UNet`` at 14×14 (14 → 7 → 4, attention at 4×4), the cascade's
+class-conditional base model.  Same call convention as ``UNet``.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .embedding import LogTimeEmbedding, broadcast_t, resolve_labels
+from .unet import UNet, UNetConfig
+
+S_FLOOR = 1e-4  # t_1 of the DDPM schedule: the smallest augmentation level the embedding distinguishes
+
+
+@dataclasses.dataclass
+class SRUNetConfig(UNetConfig):
+    """``UNetConfig`` of the super-resolution network; ``low_res`` is the side of its input (14 → 28)."""
+
+    channels: tuple[int, int, int] = (24, 32, 48)
+    low_res: int = 14
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.low_res not in (7, 14):
+            raise ValueError(f"low_res must be 7 or 14 (a power-of-2 factor of 28), got {self.low_res}")
+
+
+class SRUNet(UNet):
+    """SR3's ε-network: [x; cond] in, ε̂ out, conditioned on t, the label and the augmentation level s."""
+
+    def __init__(self, config: SRUNetConfig | None = None):
+        super().__init__(config or SRUNetConfig())
+        c0, e = self.config.channels[0], self.config.emb_dim
+        self.stem = nn.Conv2d(2, c0, 3, padding=1)  # channels: x_t, upsampled low-res image
+        self.aug_emb = LogTimeEmbedding(e)
+
+    def forward(self, x: torch.Tensor, t, labels=None, *, cond: torch.Tensor, s=0.0) -> torch.Tensor:
+        B = _check_shape(x, 28, "x")
+        if cond.shape != x.shape:
+            raise ValueError(f"cond must have the shape of x {tuple(x.shape)}, got {tuple(cond.shape)}")
+        s = broadcast_t(s, B, x.device)
+        if bool((s < 0).any()):
+            raise ValueError(f"s (augmentation noise variance) must be >= 0, got minimum {s.min().item()}")
+        emb = self.time_emb(broadcast_t(t, B, x.device)) + self.aug_emb(s.clamp_min(S_FLOOR))  # (B, e)
+        labels = resolve_labels(labels, self.config.num_classes, B, x.device)
+        if labels is not None:
+            emb = emb + self.label_emb(labels)
+        return self.body(torch.cat([x, cond], dim=1), emb)
+
+
+@dataclasses.dataclass
+class UNet14Config(UNetConfig):
+    """``UNetConfig`` of the 14×14 base model (levels 14, 7, 4)."""
+
+
+class UNet14(UNet):
+    """The ``UNet`` on (B, 1, 14, 14) images: 14 → 7 → 4 and back, upsampling to the skip's size."""
+
+    def __init__(self, config: UNet14Config | None = None):
+        super().__init__(config or UNet14Config())
+
+    def forward(self, x: torch.Tensor, t, labels=None) -> torch.Tensor:
+        B = _check_shape(x, 14, "x")
+        emb = self.time_emb(broadcast_t(t, B, x.device))
+        labels = resolve_labels(labels, self.config.num_classes, B, x.device)
+        if labels is not None:
+            emb = emb + self.label_emb(labels)
+        return self.body(x, emb)
+
+    def body(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h0 = self.down0(self.stem(x), emb)                        # (B, c0, 14, 14)
+        h1 = self.down1(self.pool0(h0), emb)                      # (B, c1, 7, 7)
+        h = self.mid1(self.pool1(h1), emb)                        # (B, c2, 4, 4)
+        h = self.mid2(self.attn(h), emb)
+        h = F.interpolate(h, size=h1.shape[-2:], mode="nearest")  # (B, c2, 7, 7)
+        h = self.up1(torch.cat([h, h1], dim=1), emb)              # (B, c1, 7, 7)
+        h = F.interpolate(h, size=h0.shape[-2:], mode="nearest")  # (B, c1, 14, 14)
+        h = self.up0(torch.cat([h, h0], dim=1), emb)              # (B, c0, 14, 14)
+        return self.out(F.silu(self.out_norm(h)))                 # (B, 1, 14, 14)
+
+
+def _check_shape(x: torch.Tensor, size: int, name: str) -> int:
+    """The batch size of x, which must have shape (B, 1, size, size)."""
+    if x.dim() != 4 or x.shape[1:] != (1, size, size):
+        raise ValueError(f"{name} must have shape (B, 1, {size}, {size}), got {tuple(x.shape)}")
+    return x.shape[0]
