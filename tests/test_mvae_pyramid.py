@@ -11,6 +11,8 @@
 5. The fitted σ_k is the maximum-likelihood estimate Σ‖r‖²/(N·d_k), the same in batches,
    and the Gaussian log-likelihood is largest there.
 6. The decoders plug into ``tempguide.mvae.generate``: β = ∞ is the chain of means.
+7. The blur measurements (``pyramid_blur``) and cold diffusion (``cold``, Bansal et al. 2022
+   Algorithms 1 and 2) against hand computations.
 """
 import math
 
@@ -18,6 +20,8 @@ import pytest
 import torch
 
 from tempguide.mvae import generate_cfg, generate_tempered, generate_unadjusted
+from tempguide.mvae.cold import class_gaussian_codes, degrade, sample_cold, upsample
+from tempguide.mvae.pyramid_blur import code_neighbours, decode_means, gray_pixel_modes, pairwise_rms
 from tempguide.mvae.pyramid import (NULL_LABEL, SIZES, PyramidConfig, PyramidDecoders, encode, fit_level_sigmas,
                                     pool, pyramid_loss, up)
 
@@ -227,3 +231,67 @@ def test_generators_run_with_the_null_label_and_sigmas():
     assert [tuple(z.shape) for z in levels] == [(4, 1, s, s) for s in SIZES[::-1]]
     out = generate_cfg(model.decoders(), model.sigmas, torch.arange(4), None, 2.0, n=4, generator=g)
     assert out.shape == (4, 1, 28, 28)
+
+
+# -- 7. the blur measurements and cold diffusion ------------------------------------------------------------
+
+def test_decode_means_is_the_chain_from_the_given_level():
+    model, y = random_model(), images(3)
+    labels = torch.tensor([1, 4, NULL_LABEL])
+    z = encode(y)[2]                                       # 7×7: decoders 4 (→ 14×14) and 5 (→ 28×28)
+    torch.testing.assert_close(decode_means(model, z, labels, 2), model(5, model(4, z, labels), labels))
+
+
+def test_code_neighbours_same_class_nearest_first():
+    pool_y, query = images(6, seed=1), images(1, seed=1)[:1]
+    pool_labels = torch.tensor([0, 1, 0, 0, 1, 0])
+    idx, dist = code_neighbours(query, torch.tensor([0]), pool_y, pool_labels, level=2, k=3)
+    assert idx[0, 0] == 0 and dist[0, 0] == 0              # the query itself, at distance 0
+    assert set(pool_labels[idx[0]].tolist()) == {0}        # never another class
+    codes = encode(pool_y)[2].flatten(1)
+    by_hand = ((codes - codes[0]).pow(2).mean(1)).sqrt()   # RMS per coordinate
+    torch.testing.assert_close(dist[0], by_hand[idx[0]])
+    assert dist[0].diff().ge(0).all()
+
+
+def test_pairwise_rms_by_hand():
+    a = torch.zeros(1, 3, 1, 2, 2, dtype=torch.float64)
+    a[0, 1] += 1.0
+    a[0, 2] += 2.0                                         # pairwise RMS distances 1, 2, 1
+    assert pairwise_rms(a).item() == pytest.approx(4 / 3)
+
+
+def test_gray_pixel_modes_counts():
+    z_hat = torch.tensor([0.0, 0.1, -0.2, 0.9])            # three gray predictions
+    z = torch.tensor([0.1, 1.0, -1.0, 0.9])                # residuals 0.1, 0.9, −0.8 there
+    m = gray_pixel_modes(z, z_hat)
+    assert m["count"] == 3 and m["near"] == pytest.approx(1 / 3) and m["far"] == pytest.approx(2 / 3)
+    s = math.sqrt((0.01 + 0.81 + 0.64) / 3)
+    assert m["gauss_near"] == pytest.approx(math.erf(0.25 / (s * math.sqrt(2))))
+
+
+@pytest.mark.parametrize("s", range(len(SIZES)))
+def test_degrade_keeps_exactly_the_level_s_code(s):
+    y = images(2)
+    d = degrade(y, s)
+    assert d.shape == y.shape
+    torch.testing.assert_close(encode(d)[s], encode(y)[s], rtol=0, atol=1e-12)
+    if s == 0:
+        torch.testing.assert_close(d, y)
+
+
+def test_cold_sampling_one_step_by_hand():
+    model, labels = random_model(), torch.tensor([3, NULL_LABEL])
+    z1 = encode(images(2))[1]                              # start at 14×14: one step of Algorithm 2
+    x1 = upsample(z1)
+    x0_hat = model(5, z1, labels)
+    torch.testing.assert_close(sample_cold(model, z1, labels), x1 - degrade(x0_hat, 1) + x0_hat)
+    torch.testing.assert_close(sample_cold(model, z1, labels, improved=False), x0_hat)
+
+
+def test_class_gaussian_codes_reproduce_a_class_without_spread():
+    y = torch.zeros(4, 1, 28, 28)
+    y[2:] = 0.5
+    codes = class_gaussian_codes(y, torch.tensor([0, 0, 1, 1]), 4, torch.tensor([1, 0, 1]),
+                                 generator=torch.Generator().manual_seed(0), jitter=1e-12)
+    torch.testing.assert_close(codes, torch.tensor([0.5, 0.0, 0.5]).view(3, 1, 1, 1).expand(3, 1, 2, 2))
