@@ -13,8 +13,8 @@ CFG rule is chapter 1's sampler, at w = 1 and β ≠ 1 its temperature T = 1/β)
 - prompt PMI (bits/char): (1/L) Σ_j log₂ p(c_j | prompt, c_<j) − log₂ p(c_j | ∅, c_<j) under
   char_gpt — how much more the prompt explains the continuation than the continuation alone;
   the quantity CFG multiplies by w, so it must rise with w if guidance does what it says;
-- prompt-word overlap (%): the continuation's content words (≥ 4 letters) found in its own
-  prompt, minus the same fraction against another example's prompt (chance) — model-free;
+- prompt 5-grams (%): the continuation's character 5-grams inside words that occur in its own
+  prompt, and (chance) in another example's prompt — model-free (``prompt_ngram_overlap``);
 - chapter 1's text metrics (``tempguide.lm.sweep.decoding_metrics``): repetition %,
   distinct-2, self-perplexity (per character, under char_gpt given the prompt).
 
@@ -38,10 +38,10 @@ from tempguide import config, data, pretrained
 from tempguide.lm.sweep import decoding_metrics, text_windows
 from tempguide.metrics.tables import save_table
 from tempguide.models.char_gpt import KVCached
-from tempguide.mvae.lm import generate_guided_lm, prompt_pmi, prompt_word_overlap
+from tempguide.mvae.lm import generate_guided_lm, prompt_ngram_overlap, prompt_pmi
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = ["setting", "rule", "w", "beta", "prompt PMI (bits/char)", "overlap − chance (%)",
+COLUMNS = ["setting", "rule", "w", "beta", "prompt PMI (bits/char)", "prompt 5-grams (%)", "chance (%)",
            "repetition %", "distinct-2", "self-perplexity"]
 # (label, rule, w, beta): the seed's three modes, the CFG sweep, the seed's formula as written, contrastive decoding
 SETTINGS = [
@@ -61,9 +61,9 @@ def measure(model, prompts, continuations) -> list:
     prompt_texts = [data.decode(p) for p in prompts]
     texts = [data.decode(c) for c in continuations]
     pmi = float(prompt_pmi(model, prompts, continuations).mean())
-    overlap = prompt_word_overlap(prompt_texts, texts) - prompt_word_overlap(prompt_texts, texts, shift=1)
+    own, chance = prompt_ngram_overlap(prompt_texts, texts), prompt_ngram_overlap(prompt_texts, texts, shift=1)
     metrics = decoding_metrics(model, torch.cat([prompts, continuations], 1), prompts.shape[1])
-    return [pmi, 100 * overlap, metrics["repetition_%"], metrics["distinct_2"], metrics["self_perplexity"]]
+    return [pmi, 100 * own, 100 * chance, metrics["repetition_%"], metrics["distinct_2"], metrics["self_perplexity"]]
 
 
 def main(argv=None):

@@ -175,15 +175,16 @@ def test_prompt_pmi_by_hand():
         assert math.isclose(float(pmi[b]), total / 3 / math.log(2), rel_tol=1e-4, abs_tol=1e-6)
 
 
-def test_prompt_word_overlap_by_hand():
-    prompts = ["The socket module opens a socket", "Dictionaries map keys to values"]
-    conts = ["a socket has bytes and keys", "values and keys of dictionaries"]
-    # content words: [socket, bytes, keys] -> 1/3 in prompt 0; [values, keys, dictionaries] -> 3/3
-    assert lm.prompt_word_overlap(prompts, conts) == pytest.approx(4 / 6)
-    # shifted: [socket, bytes, keys] vs prompt 1 -> keys; [values, keys, dictionaries] vs prompt 0 -> 0
-    assert lm.prompt_word_overlap(prompts, conts, shift=1) == pytest.approx(1 / 6)
+def test_prompt_ngram_overlap_by_hand():
+    prompts = ["abcdef gh", "xyz"]
+    conts = ["bcd zz", "abc"]
+    # 3-grams inside words: "bcd" (in prompt 0) and none of "zz"; "abc" vs prompt 1 "xyz": no -> 1/2
+    assert lm.prompt_ngram_overlap(prompts, conts, n=3) == pytest.approx(1 / 2)
+    # shifted: "bcd" vs "xyz" no; "abc" vs "abcdef gh" yes -> 1/2; whitespace-crossing grams never count
+    assert lm.prompt_ngram_overlap(prompts, conts, n=3, shift=1) == pytest.approx(1 / 2)
+    assert lm.prompt_ngram_overlap(["ab cd"], ["b c"], n=3) == 0.0
     with pytest.raises(ValueError, match="equal length"):
-        lm.prompt_word_overlap(prompts, conts[:1])
+        lm.prompt_ngram_overlap(prompts, conts[:1])
 
 
 @pytest.mark.parametrize("kwargs, match", [
