@@ -13,8 +13,10 @@ CFG rule is chapter 1's sampler, at w = 1 and β ≠ 1 its temperature T = 1/β)
 - prompt PMI (bits/char): (1/L) Σ_j log₂ p(c_j | prompt, c_<j) − log₂ p(c_j | ∅, c_<j) under
   char_gpt — how much more the prompt explains the continuation than the continuation alone;
   the quantity CFG multiplies by w, so it must rise with w if guidance does what it says;
-- prompt 5-grams (%): the continuation's character 5-grams inside words that occur in its own
-  prompt, and (chance) in another example's prompt — model-free (``prompt_ngram_overlap``);
+- prompt 5-grams − chance (%): the share of the continuation's character 5-grams inside words
+  found in its own prompt minus the mean share found in the other prompts — model-free, 0 in
+  expectation for text that ignores its prompt (``prompt_ngram_excess``);
+- both with the standard error of the mean over prompts;
 - chapter 1's text metrics (``tempguide.lm.sweep.decoding_metrics``): repetition %,
   distinct-2, self-perplexity (per character, under char_gpt given the prompt).
 
@@ -38,10 +40,10 @@ from tempguide import config, data, pretrained
 from tempguide.lm.sweep import decoding_metrics, text_windows
 from tempguide.metrics.tables import save_table
 from tempguide.models.char_gpt import KVCached
-from tempguide.mvae.lm import generate_guided_lm, prompt_ngram_overlap, prompt_pmi
+from tempguide.mvae.lm import generate_guided_lm, prompt_ngram_excess, prompt_pmi
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = ["setting", "rule", "w", "beta", "prompt PMI (bits/char)", "prompt 5-grams (%)", "chance (%)",
+COLUMNS = ["setting", "rule", "w", "beta", "prompt PMI (bits/char)", "± s.e.", "prompt 5-grams − chance (%)", "± s.e.",
            "repetition %", "distinct-2", "self-perplexity"]
 # (label, rule, w, beta): the seed's three modes, the CFG sweep, the seed's formula as written, contrastive decoding
 SETTINGS = [
@@ -60,10 +62,12 @@ SETTINGS = [
 def measure(model, prompts, continuations) -> list:
     prompt_texts = [data.decode(p) for p in prompts]
     texts = [data.decode(c) for c in continuations]
-    pmi = float(prompt_pmi(model, prompts, continuations).mean())
-    own, chance = prompt_ngram_overlap(prompt_texts, texts), prompt_ngram_overlap(prompt_texts, texts, shift=1)
+    pmi = prompt_pmi(model, prompts, continuations).double()
+    excess = 100 * prompt_ngram_excess(prompt_texts, texts)
+    n = len(texts)
     metrics = decoding_metrics(model, torch.cat([prompts, continuations], 1), prompts.shape[1])
-    return [pmi, 100 * own, 100 * chance, metrics["repetition_%"], metrics["distinct_2"], metrics["self_perplexity"]]
+    return [float(pmi.mean()), float(pmi.std() / n ** 0.5), float(excess.mean()), float(excess.std() / n ** 0.5),
+            metrics["repetition_%"], metrics["distinct_2"], metrics["self_perplexity"]]
 
 
 def main(argv=None):

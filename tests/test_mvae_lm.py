@@ -175,16 +175,16 @@ def test_prompt_pmi_by_hand():
         assert math.isclose(float(pmi[b]), total / 3 / math.log(2), rel_tol=1e-4, abs_tol=1e-6)
 
 
-def test_prompt_ngram_overlap_by_hand():
-    prompts = ["abcdef gh", "xyz"]
-    conts = ["bcd zz", "abc"]
-    # 3-grams inside words: "bcd" (in prompt 0) and none of "zz"; "abc" vs prompt 1 "xyz": no -> 1/2
-    assert lm.prompt_ngram_overlap(prompts, conts, n=3) == pytest.approx(1 / 2)
-    # shifted: "bcd" vs "xyz" no; "abc" vs "abcdef gh" yes -> 1/2; whitespace-crossing grams never count
-    assert lm.prompt_ngram_overlap(prompts, conts, n=3, shift=1) == pytest.approx(1 / 2)
-    assert lm.prompt_ngram_overlap(["ab cd"], ["b c"], n=3) == 0.0
+def test_prompt_ngram_excess_by_hand():
+    prompts = ["abcdef gh", "xyz", "abc"]
+    conts = ["bcd zz", "abc", "qq"]
+    # 3-grams inside words.  Continuation 0: ["bcd"] -> shares (1, 0, 0): excess 1 − 0 = 1.
+    # Continuation 1: ["abc"] -> shares (1, 0, 1): excess 0 − 1 = −1.  Continuation 2: no 3-gram -> 0.
+    excess = lm.prompt_ngram_excess(prompts, conts, n=3)
+    assert excess.tolist() == pytest.approx([1.0, -1.0, 0.0])
+    assert lm.prompt_ngram_excess(["ab cd", "x"], ["b c", "x"], n=3).tolist() == [0.0, 0.0]   # no grams across spaces
     with pytest.raises(ValueError, match="equal length"):
-        lm.prompt_ngram_overlap(prompts, conts[:1])
+        lm.prompt_ngram_excess(prompts, conts[:1])
 
 
 @pytest.mark.parametrize("kwargs, match", [

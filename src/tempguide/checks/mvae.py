@@ -38,11 +38,13 @@ _F64 = dict(dtype=torch.float64)
 
 def _residual_cases(g, n_random):
     cases = [("one example, one dimension", torch.tensor([[0.5]], **_F64)),
-             ("a mean that is not zero (σ̂ is not the standard deviation)", torch.tensor([[1.0], [2.0], [3.0]], **_F64)),
+             ("a mean that is not zero (σ̂ is not the standard deviation)",
+              torch.tensor([[1.0], [2.0], [3.0]], **_F64)),
              ("two examples (divisor N, not N − 1)", torch.tensor([[0.3, -0.1], [0.2, 0.4]], **_F64))]
     for _ in range(n_random):
         B, d = int(torch.randint(1, 9, (1,), generator=g)), int(torch.randint(1, 6, (1,), generator=g))
-        cases.append(("random", float(torch.empty(1).uniform_(0.05, 3.0, generator=g)) * torch.randn(B, d, generator=g, **_F64)))
+        scale = float(torch.empty(1).uniform_(0.05, 3.0, generator=g))
+        cases.append(("random", scale * torch.randn(B, d, generator=g, **_F64)))
     return cases
 
 
@@ -50,8 +52,10 @@ def check_level_nll(fn, *, seed: int = 0, n_random: int = 10, verbose: bool = Tr
     """Check ``fn(r, sigma)`` = ‖r‖²/(2σ²) + (d/2) ln(2πσ²), averaged over the rows of r."""
     g = torch.Generator().manual_seed(seed)
     sigmas = [1.0, 0.1, 2.5]
-    cases = [(label, dict(r=r, sigma=sigmas[i % 3] if i < 3 else float(torch.empty(1).uniform_(0.05, 3.0, generator=g))))
-             for i, (label, r) in enumerate(_residual_cases(g, n_random))]
+    cases = []
+    for i, (label, r) in enumerate(_residual_cases(g, n_random)):
+        sigma = sigmas[i] if i < 3 else float(torch.empty(1).uniform_(0.05, 3.0, generator=g))
+        cases.append((label, dict(r=r, sigma=sigma)))
     return _run("Gaussian NLL of one level", fn, cases, lambda r, sigma: float(gaussian_nll([r], [sigma])),
                 lambda args, e, got: _compare_numbers(e, got, ("NLL",)), verbose)
 
@@ -90,7 +94,8 @@ def _generator_cases(seed: int, n_random: int, with_beta: bool):
     betas = [1.0, 0.25, 4.0, math.inf] if with_beta else [1.0]
     cases = []
     for beta in betas:
-        cases.append((f"β = {beta}" if with_beta else "the example", dict(decoders=ex, sigmas=sig_ex, beta=beta, n=5, seed=seed)))
+        label = f"β = {beta}" if with_beta else "the example"
+        cases.append((label, dict(decoders=ex, sigmas=sig_ex, beta=beta, n=5, seed=seed)))
     cases.append(("zero noise: the chain of means", dict(decoders=small, sigmas=[0.0, 0.0], beta=1.0, n=3, seed=seed)))
     cases.append(("a batch of one", dict(decoders=small, sigmas=sig_small, beta=betas[-1] if with_beta else 1.0, n=1,
                                          seed=seed)))
@@ -122,7 +127,8 @@ def _gen_check(name, fn, reference, call, seed, n_random, with_beta, verbose):
 
 def check_unadjusted(fn, *, seed: int = 0, n_random: int = 6, verbose: bool = True) -> CheckResult:
     """Check ``fn(decoders, sigmas, x, n, generator)``: z ← ẑ(z, x) + σ·ε from z_N = ∅ to z₁."""
-    return _gen_check("unadjusted generation", fn, lambda d, s, x, n, gen: generate_unadjusted(d, s, x, n=n, generator=gen),
+    return _gen_check("unadjusted generation", fn,
+                      lambda d, s, x, n, gen: generate_unadjusted(d, s, x, n=n, generator=gen),
                       lambda f, d, s, beta, n, gen: f(d, s, "x", n, gen), seed, n_random, False, verbose)
 
 
@@ -134,7 +140,7 @@ def check_tempered(fn, *, seed: int = 0, n_random: int = 6, verbose: bool = True
 
 
 def check_guided(fn, *, seed: int = 0, n_random: int = 6, verbose: bool = True) -> CheckResult:
-    """Check ``fn(decoders, sigmas, x_good, x_bad, beta, n, generator)``: z ← ẑ(z, x_good) − ẑ(z, x_bad) + σ·ε/√β."""
+    """Check ``fn(decoders, sigmas, x_good, x_bad, beta, n, generator)``: z ← ẑ(z, x_good) − ẑ(z, x_bad) + σε/√β."""
     return _gen_check("guidance-adjusted generation (as written)", fn,
                       lambda d, s, xg, xb, beta, n, gen: generate_guided(d, s, xg, xb, beta, n=n, generator=gen),
                       lambda f, d, s, beta, n, gen: f(d, s, "x", None, beta, n, gen), seed, n_random, True, verbose)
@@ -146,7 +152,7 @@ def check_chain_law(fn, *, seed: int = 0, n_random: int = 6, verbose: bool = Tru
     enc = lg.averaging_encoders(8)
     dg, dn = lg.optimal_decoders(good, enc), lg.optimal_decoders(null, enc)
     sig = lg.ml_sigmas(dg)
-    named = {"the example's decoders for x": dg, "CFG, w = 2": lg.combine(dg, dn, 2.0), "as written": lg.combine(dg, dn)}
+    named = {"CFG, w = 2": lg.combine(dg, dn, 2.0), "as written": lg.combine(dg, dn)}
     cases = [("unit variance, β = 1", dict(decoders=dg, sigmas=[1.0] * 4, beta=1.0)),
              ("ML σ, β = 2", dict(decoders=dg, sigmas=sig, beta=2.0)),
              ("β = ∞: zero covariance", dict(decoders=dg, sigmas=sig, beta=math.inf)),

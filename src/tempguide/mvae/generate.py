@@ -11,7 +11,8 @@ Gaussian noise of standard deviation σ_i (σ_i = 1 is the seed's unit variance)
     CFG                    z_{i−1} = ẑ(z_i, x_bad) + w·(ẑ(z_i, x_good) − ẑ(z_i, x_bad)) + σ_i·ε/√β
 
 with ε ~ N(0, I) fresh at every level.  The seed's guidance-adjusted step has no base
-term: it is the CFG step with the ẑ(z, x_bad) term dropped (book: "The seed's guided step").
+term: it is the CFG step with the ẑ(z, x_bad) term dropped (book: "The seed's guided step, run
+as written").
 
 Conventions shared by every function here:
 
@@ -107,7 +108,8 @@ def generate_tempered(decoders, sigmas, x, beta, *, n: int, generator: torch.Gen
     """Temperature-adjusted generation:  z_{i−1} = ẑ(z_i, x) + σ_i·ε/√β.
 
     Each Gaussian step N(ẑ, σ_i²) becomes N(ẑ, σ_i²/β) ∝ N(ẑ, σ_i²)^β: exact tempering per
-    step, not of the joint law (book: "Temperature per level, not for the joint").
+    step.  The step's normaliser does not depend on z_i, so the chain is the tempered joint
+    too (unlike per-token temperature in a language model).  Book: "The exact instance".
     """
     sigmas, beta, n = _check_sigmas(decoders, sigmas), _check_beta(beta), _check_n(n)
     z, levels = None, []                                                 # z_N = ∅
@@ -126,7 +128,7 @@ def generate_guided(decoders, sigmas, x_good, x_bad, beta=1.0, *, n: int,
 
     Two decoder calls per level.  The difference of two predictions is near zero when the
     conditions agree, so the sample is not on the data's scale: compare :func:`generate_cfg`
-    (book: "The seed's guided step").
+    (book: "The seed's guided step, run as written").
     """
     sigmas, beta, n = _check_sigmas(decoders, sigmas), _check_beta(beta), _check_n(n)
     z, levels = None, []
@@ -147,7 +149,8 @@ def generate_cfg(decoders, sigmas, x_good, x_bad, w, beta=1.0, *, n: int,
 
     w = 1 is unadjusted generation with x_good, w = 0 with x_bad, w > 1 guides away from
     x_bad; ``w`` is a number or a (n,) tensor.  For one Gaussian step this is exact geometric
-    guidance, N(ẑ_bad, σ²)^{1−w}·N(ẑ_good, σ²)^w ∝ N(ẑ_w, σ²) (book: "Guidance per level").
+    guidance, N(ẑ_bad, σ²)^{1−w}·N(ẑ_good, σ²)^w ∝ N(ẑ_w, σ²), with a normaliser that depends on
+    z_i, so not geometric guidance of the chain (book: "The exact instance").
     """
     sigmas, beta, n = _check_sigmas(decoders, sigmas), _check_beta(beta), _check_n(n)
     w = check_weight(w, "w")

@@ -52,11 +52,17 @@ def seed_logits(logits_good: torch.Tensor, logits_bad: torch.Tensor) -> torch.Te
 
 
 def contrastive_logits(logits_good: torch.Tensor, logits_bad: torch.Tensor, *, alpha: float = 0.1) -> torch.Tensor:
-    """Contrastive decoding (Li et al. 2023): ℓ_good − ℓ_bad on V_head = {v : p_good(v) ≥ α·max p_good}, −∞ elsewhere."""
+    """Contrastive decoding (Li et al. 2023): ℓ_good − ℓ_bad on V_head, −∞ elsewhere.
+
+    V_head = {v : p_good(v) ≥ α·max p_good}, the tokens the good model finds plausible; α = 0 keeps all.
+    """
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1] (the plausibility threshold), got {alpha}")
     l_good = F.log_softmax(logits_good.float(), -1)
-    keep = l_good >= math.log(alpha) + l_good.amax(-1, keepdim=True) if alpha > 0 else torch.ones_like(l_good, dtype=torch.bool)
+    if alpha > 0:
+        keep = l_good >= math.log(alpha) + l_good.amax(-1, keepdim=True)           # p ≥ α·max p
+    else:
+        keep = torch.ones_like(l_good, dtype=torch.bool)
     return (l_good - F.log_softmax(logits_bad.float(), -1)).masked_fill(~keep, float("-inf"))
 
 
@@ -145,25 +151,31 @@ def prompt_pmi(model, prompts: torch.Tensor, continuations: torch.Tensor, *,
     return (with_prompt - without).mean(1) / math.log(2)
 
 
-def prompt_ngram_overlap(prompts: list[str], continuations: list[str], *, n: int = 5, shift: int = 0) -> float:
-    """Fraction of the continuations' character n-grams (inside words: no whitespace) that occur in the prompt.
+def _in_word_ngrams(text: str, n: int) -> list[str]:
+    return [g for g in (text[j:j + n] for j in range(len(text) - n + 1)) if not any(c.isspace() for c in g)]
 
-    Pooled over examples.  A character model's words are often misspelled, so whole-word overlap
-    misses the partial copying of identifiers and topic stems ("socke", "bytes"); 5-grams inside
-    words catch it and rarely match by chance.  ``shift=k`` pairs continuation i with prompt
-    i + k (mod len): with k ≠ 0 it is the chance level of the same statistic, so
-    overlap(shift=0) − overlap(shift=1) measures following *this* prompt.
+
+def prompt_ngram_excess(prompts: list[str], continuations: list[str], *, n: int = 5) -> torch.Tensor:
+    """Per example (B,): the share of the continuation's character n-grams inside words found in its own
+    prompt, minus the mean share found in the other examples' prompts (the chance level).
+
+    A character model's words are often misspelled, so whole-word overlap misses the partial
+    copying of identifiers and topic stems ("socke", "bytes"); 5-grams inside words catch it and
+    rarely match by chance.  Subtracting the other prompts removes what any prompt would share
+    (common words of the corpus), so the expectation is 0 for a continuation that ignores its
+    prompt.  Continuations without an n-gram count 0.
     """
-    if len(prompts) != len(continuations) or not prompts:
-        raise ValueError(f"prompts and continuations must be non-empty lists of equal length, got "
+    if len(prompts) != len(continuations) or len(prompts) < 2:
+        raise ValueError(f"prompts and continuations must be lists of equal length >= 2, got "
                          f"{len(prompts)} and {len(continuations)}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    hits = total = 0
+    vocabs = [set(_in_word_ngrams(p, n)) for p in prompts]
+    excess = torch.zeros(len(prompts), dtype=torch.float64)
     for i, text in enumerate(continuations):
-        prompt = prompts[(i + shift) % len(prompts)]
-        vocab = {prompt[j:j + n] for j in range(len(prompt) - n + 1)}
-        grams = [g for g in (text[j:j + n] for j in range(len(text) - n + 1)) if not any(c.isspace() for c in g)]
-        hits += sum(g in vocab for g in grams)
-        total += len(grams)
-    return hits / total if total else 0.0
+        grams = _in_word_ngrams(text, n)
+        if not grams:
+            continue
+        shares = torch.tensor([sum(g in vocab for g in grams) / len(grams) for vocab in vocabs], dtype=torch.float64)
+        excess[i] = shares[i] - (shares.sum() - shares[i]) / (len(prompts) - 1)
+    return excess
