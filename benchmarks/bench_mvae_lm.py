@@ -23,7 +23,7 @@ CFG rule is chapter 1's sampler, at w = 1 and β ≠ 1 its temperature T = 1/β)
 The real continuations (``human``) go through the same measures.  Saved with
 ``tempguide.metrics.tables.save_table`` as ``book/results/mvae_lm_guidance.{json,md}``.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_mvae_lm.py --n 128
+    OMP_NUM_THREADS=1 python benchmarks/bench_mvae_lm.py --n 200
 """
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ def measure(model, prompts, continuations) -> list:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=128, help="number of prompts")
+    parser.add_argument("--n", type=int, default=200,
+                        help="number of prompts (the validation text has 202 line starts with 256 characters after)")
     parser.add_argument("--prompt", type=int, default=128, help="prompt length (characters)")
     parser.add_argument("--new", type=int, default=128, help="characters generated per prompt")
     parser.add_argument("--no-save", action="store_true", help="print only")
