@@ -36,6 +36,15 @@ def _char_gpt():
     return CharGPT, CharGPTConfig
 
 
+def _lazy(module: str, *names: str):
+    """(model class, config class) from ``tempguide.<module>``, imported when a checkpoint needs them."""
+    def classes():
+        import importlib
+        mod = importlib.import_module(f"tempguide.{module}")
+        return tuple(getattr(mod, name) for name in names)
+    return classes
+
+
 #: checkpoint "model" field -> (model class, config class); an explicit table, no name lookups.
 MODELS = {
     "UNet": lambda: (UNet, UNetConfig),
@@ -45,6 +54,11 @@ MODELS = {
     "NoisyClassifier": lambda: (NoisyClassifier, NoisyClassifierConfig),
     "MnistClassifier": lambda: (MnistClassifier, MnistClassifierConfig),
     "CharGPT": _char_gpt,
+    "SRUNet": _lazy("models.sr_unet", "SRUNet", "SRUNetConfig"),
+    "UNet14": _lazy("models.sr_unet", "UNet14", "UNet14Config"),
+    "PyramidDecoders": _lazy("mvae.pyramid", "PyramidDecoders", "PyramidConfig"),
+    "Clip": _lazy("clip.model", "Clip", "ClipConfig"),
+    "GaussianPrior": _lazy("unclip", "GaussianPrior", "GaussianPriorConfig"),
 }
 
 
