@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .. import pretrained
-from . import recipes, recipes_cfg_variants, recipes_guidance
+from . import recipes, recipes_cfg_variants, recipes_ch6_clip, recipes_ch6_sr, recipes_guidance, recipes_mvae
 
 
 def _char_gpt(**kwargs):
@@ -34,6 +34,9 @@ RECIPES = {
     "char_gpt": _char_gpt,
     **recipes_guidance.RECIPES,
     **recipes_cfg_variants.RECIPES,
+    **recipes_mvae.RECIPES,
+    **recipes_ch6_sr.RECIPES,
+    **recipes_ch6_clip.RECIPES,
 }
 DIFFUSION = ("mnist_uncond", "mnist_cond", "mnist_cond_p05", "mnist_cond_p50", "mnist_cond_blurry", "mnist_cond_weak")
 
