@@ -6,9 +6,8 @@ For every w in ``--ws`` and ``--n`` digits (classes ``arange(n) % 10``):
   dx/dτ = ũ(x, τ) on a uniform τ grid from 0 to 1 (MIT 6.S184 lab 3's sampler), with
   ũ = (1 − w)·u(x | ∅) + w·u(x | c) = ``cfg_velocity_net(net, w)``, from x₀ ~ N(0, I);
 - ``mnist_cond`` (the ε-UNet of chapter 4, same architecture, data and training steps):
-  ``--steps`` DDPM ancestral steps with ``cfg_eps(net, w)`` (chapter 4's sampler) and,
-  with ``--ddim``, ``--steps`` DDIM steps (η = 0: the ODE, Euler in σ, the counterpart of the
-  flow's Euler in τ).
+  ``--steps`` DDPM ancestral steps with ``cfg_eps(net, w)`` (chapter 4's sampler) and
+  ``--steps`` DDIM steps (η = 0: the ODE, Euler in σ, the counterpart of the flow's Euler in τ).
 
 Same network evaluations per sample for all three (``--steps``, at batch 2B when w ≠ 1; at
 w = 1 the guided network *is* the conditional one and is called once).  Every setting
@@ -17,10 +16,12 @@ starts from the same seed (generator seeded with 1).  Each sample set is scored 
 ``mnist_classifier``, never a guide — against ``n`` real test digits (``real_reference``,
 seed 0, with its own floor).  Rows are saved after every setting into
 ``book/results/flow_cfg_mnist.{json,md}`` (``tempguide.metrics.tables.save_table``), so a
-cut run keeps what it measured.  At the end the manifest metrics of ``mnist_fm`` at w = 1
+cut run keeps what it measured, and a later run at the same n and steps adds its settings
+(``--settings``) and weights to the table.  At the end the manifest metrics of ``mnist_fm`` at w = 1
 (``tempguide.train.evaluate``'s definitions) are printed.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_flow_cfg.py --n 300 --steps 50 --ws 1 3 5 0 2
+    OMP_NUM_THREADS=1 python benchmarks/bench_flow_cfg.py --n 300 --steps 50 --ws 1 3 5 --settings fm ddpm
+    OMP_NUM_THREADS=1 python benchmarks/bench_flow_cfg.py --n 300 --steps 50 --ws 1 3 --settings ddim
 
 Cost: about 2.3 ms of one idle core per image and network call, so one guided setting of
 300 digits × 50 steps takes about 70 s (several times longer on a loaded machine).
@@ -99,7 +100,7 @@ def table_rows(results: dict, settings: list[str], reference, n: int) -> list[li
         for w in sorted(results.get(setting, {}), key=float):
             r = results[setting][w]
             se = math.sqrt(r["fidelity"] * (1 - r["fidelity"]) / n)
-            rows.append([setting, f"{float(w):g}"] + [r["fidelity"], se] + [r[k] for k in KEYS[1:]])
+            rows.append([setting, w] + [r["fidelity"], se] + [r[k] for k in KEYS[1:]])
     rows.append(["real test digits", None, None, None, reference.fid_floor, reference.fid_floor,
                  reference.precision_floor, reference.recall_floor, reference.diversity, reference.sharpness])
     return rows
@@ -122,35 +123,57 @@ def manifest_metrics(clf, samples: torch.Tensor, labels: torch.Tensor, n: int, s
             "real_diversity": round(image.diversity(clf, test_x), 5)}
 
 
+def load_previous(n: int, steps: int) -> tuple[dict, dict, list]:
+    """Rows, timings and commands of an earlier run at the same n and steps (this run adds to them)."""
+    path = ROOT / "book" / "results" / f"{NAME}.json"
+    if not path.exists():
+        return {}, {}, []
+    data = json.loads(path.read_text())
+    if (data["meta"].get("n"), data["meta"].get("steps")) != (n, steps):
+        return {}, {}, []
+    results = {}
+    for setting, w, fidelity, _, *rest in data["rows"]:
+        if w is not None:
+            results.setdefault(setting, {})[w] = dict(zip(KEYS, [fidelity] + rest))
+    commands = data["meta"]["command"]
+    return results, data["meta"].get("seconds", {}), commands if isinstance(commands, list) else [commands]
+
+
 @torch.no_grad()
-def main(n: int, steps: int, ws: list[float], ddim: bool, save: bool) -> None:
+def main(n: int, steps: int, ws: list[float], chosen: list[str], save: bool) -> None:
     torch.manual_seed(0)
     clf = pretrained.load("mnist_classifier", device="cpu")            # the judge, never a guide
     reference = real_reference(clf, n, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(n) % 10
     nets = {name: pretrained.load(name, device="cpu").eval() for name in ("mnist_fm", "mnist_cond")}
-    settings = [f"mnist_fm, Euler in τ ({steps} steps)", f"mnist_cond, DDPM ({steps} steps)"]
-    if ddim:
-        settings.append(f"mnist_cond, DDIM ({steps} steps)")
+    names = {"fm": f"mnist_fm, Euler in τ ({steps} steps)", "ddpm": f"mnist_cond, DDPM ({steps} steps)",
+             "ddim": f"mnist_cond, DDIM ({steps} steps)"}
+    settings = list(names.values())                                   # the table's order
     print(f"{n} digits per setting ({n // 10} per class), {steps} network evaluations per sample, same seed "
           f"for every setting; {config.describe()}, threads {torch.get_num_threads()}", flush=True)
-    results, seconds, unguided_fm = {}, {}, None
-    meta = {"command": f"OMP_NUM_THREADS=1 python benchmarks/bench_flow_cfg.py --n {n} --steps {steps} --ws "
-                       + " ".join(f"{w:g}" for w in ws) + (" --ddim" if ddim else ""),
-            "n": n, "steps": steps, "seed": "samples: generator seed 1 for every setting; real digits: seed 0",
+    results, seconds, commands = load_previous(n, steps) if save else ({}, {}, [])
+    commands.append(f"OMP_NUM_THREADS=1 python benchmarks/bench_flow_cfg.py --n {n} --steps {steps} --ws "
+                    + " ".join(f"{w:g}" for w in ws) + " --settings " + " ".join(chosen))
+    meta = {"command": commands, "n": n, "steps": steps,
+            "seed": "samples: generator seed 1 for every setting; real digits: seed 0",
             "judge": "mnist_classifier (never a guide)", "reference": f"{n} real test digits, floor from {n} others",
             "date": datetime.date.today().isoformat(), "seconds": seconds}
+    unguided_fm = None
     for w in ws:
-        for setting in settings:
+        for key in chosen:
+            setting, w_key = names[key], f"{w:g}"
+            if w_key in results.get(setting, {}) and not (key == "fm" and w == 1):
+                print(f"  {setting}, w = {w_key}: measured already", flush=True)
+                continue
             start = time.perf_counter()
             x = sample(setting, nets, w, labels, steps).clamp(-1, 1)
-            results.setdefault(setting, {})[str(w)] = conditional_report(clf, x, labels, reference)
-            seconds[f"{setting}, w = {w:g}"] = round(time.perf_counter() - start, 1)
-            if setting.startswith("mnist_fm") and w == 1:
+            results.setdefault(setting, {})[w_key] = conditional_report(clf, x, labels, reference)
+            seconds[f"{setting}, w = {w_key}"] = round(time.perf_counter() - start, 1)
+            if key == "fm" and w == 1:
                 unguided_fm = x
-            r = results[setting][str(w)]
-            print(f"  {setting}, w = {w:g}: fidelity {r['fidelity']:.3f}, FID {r['fid']:.2f}, recall "
-                  f"{r['recall']:.3f}, diversity {r['diversity']:.2f}  ({seconds[f'{setting}, w = {w:g}']:.0f} s)",
+            r = results[setting][w_key]
+            print(f"  {setting}, w = {w_key}: fidelity {r['fidelity']:.3f}, FID {r['fid']:.2f}, recall "
+                  f"{r['recall']:.3f}, diversity {r['diversity']:.2f}  ({seconds[f'{setting}, w = {w_key}']:.0f} s)",
                   flush=True)
             if save:                                          # after every setting: a cut run keeps its rows
                 save_table(NAME, COLUMNS, table_rows(results, settings, reference, n), meta=meta,
@@ -170,9 +193,10 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=300, help="digits per setting, a multiple of 10, at most 500")
     parser.add_argument("--steps", type=int, default=50, help="network evaluations per sample")
     parser.add_argument("--ws", type=float, nargs="+", default=[1, 3, 5, 0, 2])
-    parser.add_argument("--ddim", action="store_true", help="also the diffusion model through DDIM")
+    parser.add_argument("--settings", nargs="+", default=["fm", "ddpm", "ddim"], choices=["fm", "ddpm", "ddim"],
+                        help="mnist_fm with Euler; mnist_cond with DDPM; mnist_cond with DDIM")
     parser.add_argument("--no-save", action="store_true", help="print only; do not write book/results")
     args = parser.parse_args()
     if args.n % 10 or not 10 <= args.n <= 500:
         raise ValueError(f"--n must be a multiple of 10 in [10, 500], got {args.n}")
-    main(args.n, args.steps, args.ws, args.ddim, not args.no_save)
+    main(args.n, args.steps, args.ws, args.settings, not args.no_save)
