@@ -35,6 +35,23 @@ def test_down_is_the_exact_two_by_two_mean():
     assert down(y)[0, 0, 2, 5] == pytest.approx(y[0, 0, 4:6, 10:12].mean().item(), abs=1e-7)
 
 
+def test_factor_four_is_the_four_by_four_mean_and_nearest_inverts_it():
+    y = _rand(2, 1, 28, 28, seed=20)
+    x = down(y, 4)
+    torch.testing.assert_close(x, y.reshape(2, 1, 7, 4, 7, 4).mean(dim=(3, 5)), rtol=0, atol=1e-7)
+    torch.testing.assert_close(down(up_nearest(x), 4), x, rtol=0, atol=1e-6)  # 16 equal terms: float rounding
+    assert up(x).shape == (2, 1, 28, 28)
+    assert consistency(up_nearest(x), x).max() < 1e-6 and (consistency(up(x), x) > 1e-2).all()
+
+
+def test_sr3_loss_at_factor_four_conditions_on_up_of_the_7x7_input():
+    y = _rand(3, 1, 28, 28, seed=21)
+    net = Recorder()
+    net.config = SRUNetConfig(num_classes=10, low_res=7)
+    sr3_loss(net, y, None, torch.Generator().manual_seed(22), augment=False)
+    assert torch.equal(net.calls[0][3], up(down(y, 4)))
+
+
 def test_nearest_upsampling_is_consistent_bicubic_is_not():
     x = _rand(4, 1, 14, 14, seed=1)
     assert torch.equal(down(up_nearest(x)), x)
@@ -84,7 +101,7 @@ def test_sample_s_covers_the_first_levels():
 
 
 class Recorder(torch.nn.Module):
-    """A stub ε-network that records its inputs and answers 0."""
+    """A stub SR network that records its inputs and answers 0 (as ε̂ and as D̂)."""
 
     def __init__(self):
         super().__init__()
@@ -94,6 +111,8 @@ class Recorder(torch.nn.Module):
     def forward(self, x, t, labels=None, *, cond, s=0.0):
         self.calls.append((x.clone(), torch.as_tensor(t).clone(), labels, cond.clone(), torch.as_tensor(s).clone()))
         return torch.zeros_like(x)
+
+    denoise = forward
 
 
 def test_sr3_loss_feeds_up_of_the_noised_input_and_its_level():
@@ -114,6 +133,27 @@ def test_sr3_loss_without_augmentation_is_exact_conditioning():
     sr3_loss(net, y, None, torch.Generator().manual_seed(9), augment=False)
     _, _, _, cond, s = net.calls[0]
     assert torch.equal(cond, up(down(y))) and torch.equal(s, torch.zeros(5))
+
+
+class Constant(torch.nn.Module):
+    """D̂ = 0 whatever the input: the loss is then the weighted mean of y²."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = SRUNetConfig(num_classes=10)
+
+    def denoise(self, x, t, labels=None, *, cond, s=0.0):
+        self.t = t
+        return torch.zeros_like(x)
+
+
+def test_sr3_loss_is_min_snr_weighted_squared_error_of_the_denoiser():
+    y = _rand(64, 1, 28, 28, seed=15)
+    net = Constant()
+    loss = sr3_loss(net, y, None, torch.Generator().manual_seed(16), augment=False)
+    weight = (1 / net.t).clamp(max=5.0)  # min(SNR, γ), SNR = ᾱ/(1 − ᾱ) = 1/t
+    assert net.t.min() < 0.2 and net.t.max() > 5  # both sides of the cap are exercised
+    torch.testing.assert_close(loss, (weight.view(-1, 1, 1, 1) * y.pow(2)).mean())
 
 
 def test_regression_sees_zero_x_and_the_bicubic_input():
@@ -212,6 +252,22 @@ def test_srunet_shapes_and_inputs_that_matter():
     torch.testing.assert_close(net(x, 1.0, None, cond=cond, s=0.0), net(x, 1.0, None, cond=cond, s=1e-4))
 
 
+@pytest.mark.parametrize("t", [1e-3, 1.0, 300.0])
+def test_srunet_eps_is_the_one_its_denoiser_implies(t):
+    net = _perturbed()
+    x, cond = _rand(2, 1, 28, 28, seed=3), _rand(2, 1, 28, 28, seed=4)
+    alpha_bar = 1 / (1 + t)
+    eps_hat = net(x, t, None, cond=cond, s=0.1)
+    x0_hat = (x - math.sqrt(1 - alpha_bar) * eps_hat) / math.sqrt(alpha_bar)  # what the DDPM sampler computes
+    torch.testing.assert_close(x0_hat, net.denoise(x, t, None, cond=cond, s=0.1), rtol=1e-4, atol=1e-4)
+
+
+def test_fresh_srunet_denoises_to_its_conditioning_image():
+    net = SRUNet(TINY)  # the output layer starts at zero: D̂ = cond, the bicubic image
+    cond = _rand(2, 1, 28, 28, seed=5)
+    torch.testing.assert_close(net.denoise(_rand(2, 1, 28, 28), 7.0, None, cond=cond), cond)
+
+
 def _descends(loss_fn, steps=12):
     net = _perturbed(seed=1)
     y, c = _rand(4, 1, 28, 28, seed=3), torch.arange(4)
@@ -255,5 +311,7 @@ def test_bad_input():
         down(torch.zeros(1, 1, 14, 14))
     with pytest.raises(ValueError, match="x must have shape"):
         up(torch.zeros(1, 1, 28, 28))
+    with pytest.raises(ValueError, match="factor"):
+        down(torch.zeros(1, 1, 28, 28), 3)
     with pytest.raises(ValueError, match="low_res"):
         SRUNetConfig(low_res=10)

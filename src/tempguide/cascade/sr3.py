@@ -5,7 +5,12 @@ train an ε-network on pairs (x, y) with x = down(y) the low-resolution image:
 
     L = E ‖ε̂(x_t, t, c; cond = up(x̃), s) − ε‖²,   x_t = √ᾱ·y + √(1−ᾱ)·ε  (= z/√(1+t), z = y + √t·ε),
 
-and sample y from p(y | x) by DDPM's ancestral sampler with the conditioning
+which is E[(1/t)·‖D̂ − y‖²] for the denoiser D̂ the ε̂ implies.  We train D̂ directly
+(``SRUNet.denoise``, the residual over the conditioning image) with the *min-SNR*
+weight min(1/t, γ), γ = 5 (Hang et al. 2023, "Efficient Diffusion Training via
+Min-SNR Weighting Strategy"): the ε-loss's weight 1/t, capped at small t, where it
+would spend the small network's capacity on noise the eye cannot see.  SR3 then
+samples y from p(y | x) by DDPM's ancestral sampler with the conditioning
 held fixed.  Noise-conditioning augmentation (Ho, Saharia et al. 2021,
 "Cascaded Diffusion Models", §4.1): during training the low-resolution input is
 itself noised to a random level s,
@@ -17,7 +22,7 @@ trust every pixel of a generated low-resolution image.  ``augment=False`` trains
 with s = 0 (the ablation).
 
 The regression baseline (Saharia et al., Table 1's "Regression"): the same
-network trained with MSE to output y in one call, ŷ = net(0, t_reg, c; cond = up(x)).
+network trained with MSE to output y in one call, ŷ = net.denoise(0, t_reg, c; cond = up(x)).
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from .resample import down, up
 S_LEVELS = 250  # training draws s from the first 250 DDPM levels: s ∈ [1e-4, 0.90]
 S_SAMPLE = 0.05  # the fixed s at sampling (a choice of ours; the cascade benchmark also shows others)
 T_REG = float(ddpm_ts()[-1])  # the noise level the regression network is told (its x input is 0)
+GAMMA = 5.0  # min-SNR cap of the loss weight 1/t
 
 
 def augment_condition(x: torch.Tensor, s: torch.Tensor | float, generator: torch.Generator | None = None):
@@ -53,28 +59,29 @@ def sample_s(n: int, generator: torch.Generator) -> torch.Tensor:
 
 def sr3_loss(net, y: torch.Tensor, labels, generator: torch.Generator, *, augment: bool = True,
              p_uncond: float = 0.0) -> torch.Tensor:
-    """‖ε̂(x_t, t, c; up(x̃), s) − ε‖² on high-resolution digits y (B, 1, 28, 28); x̃ = y's low-res input, noised."""
+    """min(1/t, γ)·‖D̂(x_t, t, c; up(x̃), s) − y‖² on digits y (B, 1, 28, 28); x̃ = down(y) (side low_res), noised."""
     B = len(y)
-    x_low = down(y)
+    x_low = down(y, 28 // net.config.low_res)
     s = sample_s(B, generator) if augment else torch.zeros(B, device=y.device)
     cond = up(augment_condition(x_low, s, generator) if augment else x_low)
     t = sample_noise_levels(B, generator)
-    x_t, eps = noisy(y, t, generator)
+    x_t, _ = noisy(y, t, generator)
     if labels is not None and p_uncond > 0:
         drop = torch.rand(B, generator=generator, device=y.device) < p_uncond
         labels = torch.where(drop, torch.full_like(labels, net.config.num_classes), labels)
-    return F.mse_loss(net(x_t, t, labels, cond=cond, s=s), eps)
+    weight = (1 / t).clamp(max=GAMMA).view(-1, 1, 1, 1)  # min-SNR: SNR = ᾱ/(1 − ᾱ) = 1/t
+    return (weight * (net.denoise(x_t, t, labels, cond=cond, s=s) - y).pow(2)).mean()
 
 
 def regress(net, x_low: torch.Tensor, labels=None) -> torch.Tensor:
-    """The regression network's answer ŷ (B, 1, 28, 28) for low-resolution inputs (B, 1, 14, 14): one call."""
+    """The regression network's answer ŷ (B, 1, 28, 28) for low-resolution inputs (B, 1, 14 or 7, ·): one call."""
     cond = up(x_low)
-    return net(torch.zeros_like(cond), T_REG, labels, cond=cond, s=0.0)
+    return net.denoise(torch.zeros_like(cond), T_REG, labels, cond=cond, s=0.0)
 
 
 def regression_loss(net, y: torch.Tensor, labels, generator: torch.Generator | None = None) -> torch.Tensor:
     """‖ŷ(down(y)) − y‖²: the MSE regression baseline (its optimum is E[y | x], the blurred average)."""
-    return F.mse_loss(regress(net, down(y), labels), y)
+    return F.mse_loss(regress(net, down(y, 28 // net.config.low_res), labels), y)
 
 
 def sr_eps(net, cond: torch.Tensor, s: float):
@@ -87,7 +94,7 @@ def sr_eps(net, cond: torch.Tensor, s: float):
 @torch.no_grad()
 def sample_sr3(net, x_low: torch.Tensor, *, labels=None, s: float = S_SAMPLE, n_steps: int = 50,
                generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-    """One 28×28 sample per low-resolution input x_low (B, 1, 14, 14) (SR3, Saharia et al. Algorithm 2).
+    """One 28×28 sample per low-resolution input x_low (B, 1, 14 or 7, ·) (SR3, Saharia et al. Algorithm 2).
 
     The conditioning is x_low noised once to level s (``augment_condition``; s = 0 leaves it
     exact) and upsampled; DDPM's ancestral sampler (``sample_ddpm``) runs on ``n_steps`` levels

@@ -11,6 +11,14 @@ of the conditioning augmentation (Ho, Saharia et al. 2021, "Cascaded Diffusion
 Models", §4.1) enters through its own log-variance embedding, added to the time
 (and label) embedding; s = 0 (no augmentation) is embedded as s = ``S_FLOOR``.
 
+Parameterisation.  The body F predicts the residual over the conditioning image,
+D̂ = cond + F (``denoise``: the clean 28×28 image), and ``forward`` returns the
+ε that D̂ implies, ε̂ = (x − √ᾱ·D̂)/√(1 − ᾱ), ᾱ = 1/(1 + t), so every ε-sampler
+runs it unchanged.  A plain ε-output (the ``UNet``'s) of a network this small
+barely uses the conditioning at large t, where ε̂ ≈ x already has a tiny loss
+but x̂₀ = (x − √(1−ᾱ)·ε̂)/√ᾱ multiplies its error by √t; predicting the residual
+starts at D̂ = cond (bicubic) and keeps every large-t prediction near it.
+
 ``UNet14``: the ``UNet`` at 14×14 (14 → 7 → 4, attention at 4×4), the cascade's
 class-conditional base model.  Same call convention as ``UNet``.
 """
@@ -30,7 +38,7 @@ S_FLOOR = 1e-4  # t_1 of the DDPM schedule: the smallest augmentation level the 
 
 @dataclasses.dataclass
 class SRUNetConfig(UNetConfig):
-    """``UNetConfig`` of the super-resolution network; ``low_res`` is the side of its input (14 → 28)."""
+    """``UNetConfig`` of the super-resolution network; ``low_res`` is the side of its input (14 or 7 → 28)."""
 
     channels: tuple[int, int, int] = (24, 32, 48)
     low_res: int = 14
@@ -51,6 +59,13 @@ class SRUNet(UNet):
         self.aug_emb = LogTimeEmbedding(e)
 
     def forward(self, x: torch.Tensor, t, labels=None, *, cond: torch.Tensor, s=0.0) -> torch.Tensor:
+        """ε̂ = (x − √ᾱ·D̂)/√(1 − ᾱ) with D̂ = ``denoise(x, t, labels, cond=cond, s=s)``."""
+        alpha_bar = 1 / (1 + broadcast_t(t, x.shape[0], x.device)).view(-1, 1, 1, 1)
+        y_hat = self.denoise(x, t, labels, cond=cond, s=s)
+        return (x - alpha_bar.sqrt() * y_hat) / (1 - alpha_bar).sqrt()
+
+    def denoise(self, x: torch.Tensor, t, labels=None, *, cond: torch.Tensor, s=0.0) -> torch.Tensor:
+        """D̂ = cond + F([x; cond], emb(t, s, labels)): the clean image predicted from x = z/√(1+t)."""
         B = _check_shape(x, 28, "x")
         if cond.shape != x.shape:
             raise ValueError(f"cond must have the shape of x {tuple(x.shape)}, got {tuple(cond.shape)}")
@@ -61,7 +76,7 @@ class SRUNet(UNet):
         labels = resolve_labels(labels, self.config.num_classes, B, x.device)
         if labels is not None:
             emb = emb + self.label_emb(labels)
-        return self.body(torch.cat([x, cond], dim=1), emb)
+        return cond + self.body(torch.cat([x, cond], dim=1), emb)
 
 
 @dataclasses.dataclass

@@ -9,11 +9,14 @@ device=None, progress=True) -> Trained``; ``python -m tempguide.train NAME`` run
 - ``mnist_sr3_noaug``: the same network and run with s = 0 always (the ablation).
 - ``mnist_sr_regression``: the same network trained with MSE to output y in one call
   (``cascade.sr3.regression_loss``), Saharia et al.'s regression baseline.
+- ``mnist_sr3_x4``, ``mnist_sr_regression_x4``: the same pair for 7×7 → 28×28
+  (4×4 means; SR3 without augmentation, as Saharia et al. train it), where p(y | x)
+  is far from a point mass and the regression's average is visibly blurred.
 - ``mnist_base14``: the cascade's base model, ``UNet14``, a class-conditional
   ε-network on 14×14 digits (down(y), 2×2 means), label dropout 0.15 (CFG).
 
-Metrics (cheap, no sampling): the test split's ε-loss at fixed noise (diffusion
-models) or its MSE, PSNR and consistency (regression).  Sample quality is
+Metrics (cheap, no sampling): the test split's training loss at fixed noise
+(diffusion models) or its MSE, PSNR and consistency (regression).  Sample quality is
 measured by benchmarks/bench_sr3.py and benchmarks/bench_cascade.py.
 """
 from __future__ import annotations
@@ -29,12 +32,13 @@ from ..cascade.sr3 import regress, regression_loss, sr3_loss
 from ..data import load_mnist
 from ..models.sr_unet import SRUNet, SRUNetConfig, UNet14, UNet14Config
 from .loop import random_batches, train
-from .recipes import MNIST_DATA, P_UNCOND, Trained, _build, _trained, eps_loss, noisy, sample_noise_levels
+from .recipes import MNIST_DATA, P_UNCOND, Trained, _build, _trained, eps_loss
 
 SR_CONFIG = SRUNetConfig(channels=(16, 24, 32), num_classes=10)
+SR_CONFIG_X4 = SRUNetConfig(channels=(16, 24, 32), num_classes=10, low_res=7)
 BASE_CONFIG = UNet14Config(channels=(32, 48, 64), num_classes=10)
 P_UNCOND_SR = 0.1
-SR_STEPS, BASE_STEPS, BATCH, LR = 800, 1200, 32, 2e-3
+SR_STEPS, SR_STEPS_X4, BASE_STEPS, BATCH, LR = 1500, 1500, 1200, 32, 2e-3
 
 
 def _fit(model_cls, model_config, loss, *, steps, seed, device, progress, images_fn=lambda y: y):
@@ -46,15 +50,12 @@ def _fit(model_cls, model_config, loss, *, steps, seed, device, progress, images
 
 
 @torch.no_grad()
-def _test_eps_loss(net, images, labels, *, sr: bool, seed: int = 1234) -> float:
-    """Mean ε-loss on the test split (noise levels and ε from ``seed``; SR: s = 0, exact conditioning)."""
+def _test_loss(net, images, labels, *, seed: int = 1234) -> float:
+    """The training loss on the test split (noise levels and ε from ``seed``; SR: s = 0, exact conditioning)."""
     g = torch.Generator(device=images.device).manual_seed(seed)
-    t = sample_noise_levels(len(images), g)
-    x_t, eps = noisy(images, t, g)
-    if sr:
-        from ..cascade.resample import up
-        return F.mse_loss(net(x_t, t, labels, cond=up(down(images)), s=0.0), eps).item()
-    return F.mse_loss(net(x_t, t, labels), eps).item()
+    if isinstance(net, SRUNet):
+        return sr3_loss(net, images, labels, g, augment=False).item()
+    return eps_loss(net, images, labels, g).item()
 
 
 def _test_split(device):
@@ -62,41 +63,59 @@ def _test_split(device):
     return x.to(device), c.to(device)
 
 
-def _sr3(augment: bool, *, steps, seed, device, progress) -> Trained:
+def _pairs(model_config) -> str:
+    f = 28 // model_config.low_res
+    return (MNIST_DATA + f": pairs (down(y), y), down = {f}×{f} means to {model_config.low_res}×"
+            f"{model_config.low_res}, conditioning = bicubic up(down(y))")
+
+
+def _sr3(model_config, augment: bool, *, steps, seed, device, progress) -> Trained:
     steps = steps or SR_STEPS
     loss = lambda m, b, g: sr3_loss(m, b[0], b[1], g, augment=augment, p_uncond=P_UNCOND_SR)  # noqa: E731
-    ema, result = _fit(SRUNet, SR_CONFIG, loss, steps=steps, seed=seed, device=device, progress=progress)
+    ema, result = _fit(SRUNet, model_config, loss, steps=steps, seed=seed, device=device, progress=progress)
     y, c = _test_split(next(ema.parameters()).device)
-    data = (MNIST_DATA + ": pairs (down(y), y), down = 2×2 means, conditioning = bicubic up(down(y))"
-            + (", noised to s drawn from the first 250 DDPM levels" if augment else ", never noised (s = 0)")
-            + f"; labels dropped to the null label with p={P_UNCOND_SR}")
-    return _trained(ema, SR_CONFIG, data, result, {"test_eps_loss": _test_eps_loss(ema, y, c, sr=True)},
-                    BATCH, LR)
+    data = (_pairs(model_config) + (", noised to s drawn from the first 250 DDPM levels" if augment
+                                    else ", never noised (s = 0)")
+            + f"; min-SNR-weighted denoiser loss (γ = 5); labels dropped to the null label with p={P_UNCOND_SR}")
+    return _trained(ema, model_config, data, result, {"test_loss": _test_loss(ema, y, c)}, BATCH, LR)
 
 
 def mnist_sr3(*, steps=None, seed=0, device=None, progress=True) -> Trained:
     """SR3 with noise-conditioning augmentation (module docstring)."""
-    return _sr3(True, steps=steps, seed=seed, device=device, progress=progress)
+    return _sr3(SR_CONFIG, True, steps=steps, seed=seed, device=device, progress=progress)
 
 
 def mnist_sr3_noaug(*, steps=None, seed=0, device=None, progress=True) -> Trained:
     """SR3 without augmentation, s = 0 always (the ablation of Ho et al. 2021, §4.1)."""
-    return _sr3(False, steps=steps, seed=seed, device=device, progress=progress)
+    return _sr3(SR_CONFIG, False, steps=steps, seed=seed, device=device, progress=progress)
+
+
+def mnist_sr3_x4(*, steps=None, seed=0, device=None, progress=True) -> Trained:
+    """SR3 for 7×7 → 28×28, without augmentation (Saharia et al.'s standalone SR3)."""
+    return _sr3(SR_CONFIG_X4, False, steps=steps or SR_STEPS_X4, seed=seed, device=device, progress=progress)
+
+
+def _regression(model_config, *, steps, seed, device, progress) -> Trained:
+    loss = lambda m, b, g: regression_loss(m, b[0], b[1], g)  # noqa: E731
+    ema, result = _fit(SRUNet, model_config, loss, steps=steps, seed=seed, device=device, progress=progress)
+    y, c = _test_split(next(ema.parameters()).device)
+    x = down(y, 28 // model_config.low_res)
+    with torch.no_grad():
+        y_hat = regress(ema, x, c).clamp(-1, 1)
+    mse = F.mse_loss(y_hat, y).item()
+    metrics = {"test_mse": mse, "test_psnr": 10 * math.log10(4 / mse),  # peak-to-peak 2 in [−1, 1]
+               "test_consistency": consistency(y_hat, x).mean().item()}
+    return _trained(ema, model_config, _pairs(model_config) + ", target y (MSE)", result, metrics, BATCH, LR)
 
 
 def mnist_sr_regression(*, steps=None, seed=0, device=None, progress=True) -> Trained:
-    """The regression baseline: ``SRUNet`` trained with MSE, ŷ = net(0, t_reg, c; up(down(y)))."""
-    steps = steps or SR_STEPS
-    loss = lambda m, b, g: regression_loss(m, b[0], b[1], g)  # noqa: E731
-    ema, result = _fit(SRUNet, SR_CONFIG, loss, steps=steps, seed=seed, device=device, progress=progress)
-    y, c = _test_split(next(ema.parameters()).device)
-    with torch.no_grad():
-        y_hat = regress(ema, down(y), c).clamp(-1, 1)
-    mse = F.mse_loss(y_hat, y).item()
-    metrics = {"test_mse": mse, "test_psnr": 10 * math.log10(4 / mse),  # peak-to-peak 2 in [−1, 1]
-               "test_consistency": consistency(y_hat, down(y)).mean().item()}
-    data = MNIST_DATA + ": pairs (down(y), y), down = 2×2 means, input = bicubic up(down(y)), target y (MSE)"
-    return _trained(ema, SR_CONFIG, data, result, metrics, BATCH, LR)
+    """The regression baseline: ``SRUNet`` trained with MSE, ŷ = net.denoise(0, t_reg, c; up(down(y)))."""
+    return _regression(SR_CONFIG, steps=steps or SR_STEPS, seed=seed, device=device, progress=progress)
+
+
+def mnist_sr_regression_x4(*, steps=None, seed=0, device=None, progress=True) -> Trained:
+    """The regression baseline for 7×7 → 28×28."""
+    return _regression(SR_CONFIG_X4, steps=steps or SR_STEPS_X4, seed=seed, device=device, progress=progress)
 
 
 def mnist_base14(*, steps=None, seed=0, device=None, progress=True) -> Trained:
@@ -108,18 +127,22 @@ def mnist_base14(*, steps=None, seed=0, device=None, progress=True) -> Trained:
     y, c = _test_split(next(ema.parameters()).device)
     data = MNIST_DATA + f" downsampled to 14×14 (2×2 means); labels dropped to the null label with p={P_UNCOND}"
     return _trained(ema, BASE_CONFIG, data, result,
-                    {"test_eps_loss": _test_eps_loss(ema, F.avg_pool2d(y, 2), c, sr=False)}, BATCH, LR)
+                    {"test_eps_loss": _test_loss(ema, F.avg_pool2d(y, 2), c)}, BATCH, LR)
 
 
 RECIPES = {
     "mnist_sr3": mnist_sr3,
     "mnist_sr3_noaug": mnist_sr3_noaug,
     "mnist_sr_regression": mnist_sr_regression,
+    "mnist_sr3_x4": mnist_sr3_x4,
+    "mnist_sr_regression_x4": mnist_sr_regression_x4,
     "mnist_base14": mnist_base14,
 }
 CONFIGS = {
     "mnist_sr3": SR_CONFIG,
     "mnist_sr3_noaug": SR_CONFIG,
     "mnist_sr_regression": SR_CONFIG,
+    "mnist_sr3_x4": SR_CONFIG_X4,
+    "mnist_sr_regression_x4": SR_CONFIG_X4,
     "mnist_base14": BASE_CONFIG,
 }
