@@ -60,6 +60,7 @@ def mode_rows(good, dg, dn):
                      float(out.cov.trace())])
 
     row("unadjusted", "the model p_x", dg, 1.0, model_x, joint_x)
+    row("unadjusted, x = ∅ (ignores x)", "the model p_∅", dn, 1.0, model_0, joint_0)
     for beta in [0.5, 2.0]:
         row(f"temperature-adjusted, β = {beta:g}", "p_x^β", dg, beta,
             lg.tempered_law(model_x, beta), lg.tempered_law(joint_x, beta))
