@@ -6,6 +6,8 @@ A deterministic encoder y → z₁ → … → z_N = ∅ and Gaussian decoders �
 - ``generate``         the seed's three modes (unadjusted, temperature-, guidance-adjusted) and CFG, one loop each
 - ``linear_gaussian``  the exact instance: Gaussian data, averaging encoders, closed-form decoders and laws
 - ``lm``               the language-model instance: prefix encoder, next-token decoder, guidance on logits
+- ``pyramid``, ``pyramid_blur``, ``cold``  the MNIST image pyramid, why its Gaussian decoders blur, and cold
+  diffusion with its pooling as the degradation (book: "The image pyramid")
 """
 from .generate import generate_cfg, generate_guided, generate_tempered, generate_unadjusted
 from .objective import fit_sigmas, gaussian_nll, residuals, squared_error
