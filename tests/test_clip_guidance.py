@@ -178,3 +178,36 @@ def test_embedding_cfg_bad_input():
         embedding_cfg_eps(3, 2.0)
     with pytest.raises(ValueError, match="w"):
         embedding_cfg_eps(StubEps(), float("inf"))
+
+
+# -- the judges of caption-match (glide.caption_match) -----------------------------------------------------
+class FixedJudge(torch.nn.Module):
+    """A stand-in for the evaluation classifier that answers fixed digits (the judge's own tests live elsewhere)."""
+
+    def __init__(self, digits):
+        super().__init__()
+        self.digits = torch.as_tensor(digits)
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, images):
+        return torch.nn.functional.one_hot(self.digits[: len(images)], 10).float()
+
+
+def test_caption_match_counts_each_word_and_all_four():
+    from tempguide.captions import captions
+    from tempguide.clip import caption_index
+    from tempguide.glide import caption_match
+    from test_clip import digits as constructed
+
+    y, labels = constructed(6), torch.tensor([3, 3, 7, 7, 1, 1])
+    k = caption_index(labels, y)                                         # the true captions of the images
+    assert caption_match(FixedJudge(labels), y, k) == {
+        "match_digit": 1.0, "match_size": 1.0, "match_thickness": 1.0, "match_slant": 1.0, "match_all": 1.0}
+    wrong_digit = torch.tensor([3, 3, 7, 7, 1, 2])                       # the judge disagrees once
+    m = caption_match(FixedJudge(wrong_digit), y, k)
+    assert m["match_digit"] == pytest.approx(5 / 6) and m["match_all"] == pytest.approx(5 / 6)
+    flipped = k.clone()
+    flipped[0] = flipped[0] - flipped[0] % 3 + (flipped[0] % 3 + 1) % 3  # another slant word for image 0
+    m = caption_match(FixedJudge(labels), y, flipped)
+    assert m["match_slant"] == pytest.approx(5 / 6) and m["match_size"] == 1.0 and m["match_digit"] == 1.0
+    assert captions(labels, y)[0] != all_captions()[int(flipped[0])]
