@@ -11,7 +11,7 @@ Modules, one concept each (the book section that defines each is in its docstrin
 - ``tempguide.flow``        flow matching: the straight path, velocities, Euler/Heun in τ, CFG on velocities (chapter 4)
 - ``tempguide.attributes``  attributes measured on a digit (ink); ``tempguide.captions`` captions and their judges (chapter 6)
 - ``tempguide.mvae``        the Markovian VAE: three generation modes, the exact instance, the LM and the image pyramid (chapter 5)
-X
+- ``tempguide.cascade`` (SR3 and the cascade), ``tempguide.clip``, ``tempguide.glide``, ``tempguide.unclip``  chapter 6's systems
 - ``tempguide.models``      small networks; ``tempguide.train`` trains them
 - ``tempguide.pretrained``  shipped checkpoints, sha256-verified
 - ``tempguide.metrics``     fidelity, diversity, FID, sharpness, text metrics
