@@ -15,6 +15,6 @@ Modules, one concept each (the book section that defines each is in its docstrin
 - ``tempguide.models``      small networks; ``tempguide.train`` trains them
 - ``tempguide.pretrained``  shipped checkpoints, sha256-verified
 - ``tempguide.metrics``     fidelity, diversity, FID, sharpness, text metrics
-- ``tempguide.homework``    student versions and the grader; ``tempguide.checks`` instant feedback (``checks.lm``, ``checks.diffusion``, ``checks.guidance``)
+- ``tempguide.homework``    student versions and the grader; ``tempguide.checks`` instant feedback (``checks.lm``, ``checks.diffusion``, ``checks.guidance``, ``checks.refinements``, ``checks.mvae``)
 """
 __version__ = "0.1.0"
