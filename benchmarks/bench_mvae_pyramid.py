@@ -43,7 +43,7 @@ from tempguide.metrics.guided import conditional_report, real_reference
 from tempguide.metrics.tables import save_table
 from tempguide.mvae import generate_cfg, generate_guided, generate_tempered
 from tempguide.mvae.cold import class_gaussian_codes, sample_cold
-from tempguide.mvae.pyramid import SIZES, PyramidConfig, PyramidDecoders, encode, fit_level_sigmas
+from tempguide.mvae.pyramid import SIZES, encode, fit_level_sigmas
 from tempguide.mvae.pyramid_blur import code_neighbours, decode_means, gray_pixel_modes, pairwise_rms
 from tempguide.train.evaluate import ddpm_samples
 
@@ -164,7 +164,6 @@ def blur_tables(model, n: int, k: int, meta):
 def main(n: int, steps: int, neighbours: int, skip_diffusion: bool, directory: Path | None) -> None:
     torch.manual_seed(0)
     clf = pretrained.load("mnist_classifier", device="cpu")            # the judge, never a guide
-    pretrained.MODELS.setdefault("PyramidDecoders", lambda: (PyramidDecoders, PyramidConfig))  # until registered
     model = pretrained.load("mnist_pyramid", device="cpu", directory=directory)
     reference = real_reference(clf, n, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(n) % 10
