@@ -193,7 +193,8 @@ def test_sliced_w1_of_a_point_mass_is_the_mean_absolute_deviation(a):
     gauss = toy.GaussianMixture([1.0], [[mu]], [s])
     d = a - mu                                                              # E|a − Y|, Y ~ N(μ, s²)
     exact = s * math.sqrt(2 / math.pi) * math.exp(-d**2 / (2 * s**2)) + d * (1 - 2 * normal_cdf(-d / s))
-    assert abs(sliced_w1(gauss, torch.full((10, 1), a, dtype=torch.float64)) - exact) < 2e-4   # trapezoid: a jump of the empirical CDF costs ≤ one grid step h ≈ 7e-4
+    # trapezoid: a jump of the empirical CDF costs at most one grid step h ≈ 7e-4
+    assert abs(sliced_w1(gauss, torch.full((10, 1), a, dtype=torch.float64)) - exact) < 2e-4
     # in 2-D every direction θ sees the point mass θ·a against N(θ·μ, s²)
     gauss2 = toy.GaussianMixture([1.0], [[mu, -1.0]], [s])
     point, m = torch.tensor([a, 0.0], dtype=torch.float64), torch.tensor([mu, -1.0], dtype=torch.float64)

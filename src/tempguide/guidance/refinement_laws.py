@@ -183,7 +183,10 @@ class LawSummary:
 
 
 def law_summary(mixture: GaussianMixture, c: int, y: torch.Tensor, *, directions: int = 16) -> LawSummary:
-    """Summarise samples y (n, d) of a guided sampler for class c against p(y | c).  Book: "The refinements on the exact toy"."""
+    """Summarise samples y (n, d) of a guided sampler for class c against p(y | c).
+
+    Book: "The refinements on the exact toy".
+    """
     c = check_class(mixture, c)
     stats = mode_statistics(mixture, y)                                     # per component of the full mixture
     mine = torch.nonzero(mixture.labels == c).reshape(-1)
