@@ -15,7 +15,7 @@ consistency, the RMS of down(y) − x (how closely the SR stage copies its base 
 
 Writes book/results/cascade_mnist.{json,md}.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_cascade.py --n 200 --steps 50 --ws 1 3 --s 0.05 0.2
+    OMP_NUM_THREADS=1 python benchmarks/bench_cascade.py --n 500 --steps 25 --ws 1 3 --s 0.01 0.05 0.2
 """
 from __future__ import annotations
 
