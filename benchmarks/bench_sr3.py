@@ -1,4 +1,4 @@
-"""SR3 against bicubic upsampling and an MSE regression network on MNIST, 14×14 and 7×7 → 28×28 (book: "Conditional diffusion in practice", SR3).
+"""SR3 against bicubic and an MSE regression network, MNIST 14×14 and 7×7 → 28×28 (book: chapter 6, SR3).
 
 ``--n`` test digits y (a random subset, seed 0) are downsampled by a factor f,
 x = down(y, f) (f×f means), and brought back to 28×28 by
@@ -66,7 +66,8 @@ def row(method, out, y, x, labels, clf, ref_feats, k=1):
         diversity = (d.sum(dim=(1, 2)) / (k * (k - 1))).mean().item()
     else:
         diversity = 0.0
-    return [28 // x.shape[-1], method, consistency(first, x).mean().item(), mse, 10 * math.log10(4 / mse) if mse > 0 else None, diversity,
+    psnr = 10 * math.log10(4 / mse) if mse > 0 else None
+    return [28 // x.shape[-1], method, consistency(first, x).mean().item(), mse, psnr, diversity,
             image.sharpness(first).mean().item(), image.accuracy(clf, out, labels.repeat(k)),
             image.fid_from_features(image.features(clf, first), ref_feats)]
 
