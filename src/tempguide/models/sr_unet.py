@@ -5,8 +5,8 @@
     eps_hat = net(x, t, labels=None, *, cond, s=0.0),
 
 the ``UNet`` whose stem sees two channels, the noisy high-resolution image
-x = z/√(1+t) and the conditioning image ``cond`` (B, 1, 28, 28) (the 14×14 input
-upsampled bicubically), concatenated on the channel axis.  The noise level ``s``
+x = z/√(1+t) and the conditioning image ``cond`` (B, 1, 28, 28) (the 14×14 or 7×7
+input, side ``low_res``, upsampled bicubically), concatenated on the channel axis.  The noise level ``s``
 of the conditioning augmentation (Ho, Saharia et al. 2021, "Cascaded Diffusion
 Models", §4.1) enters through its own log-variance embedding, added to the time
 (and label) embedding; s = 0 (no augmentation) is embedded as s = ``S_FLOOR``.
