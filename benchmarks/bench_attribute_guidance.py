@@ -17,21 +17,26 @@ floor, precision (Kynkäänniemi et al. 2019), the mean pairwise feature distanc
 (diversity) and the entropy of the judge's digit classes (bits; log₂ 10 = 3.32 for
 ten equally common digits).  Tables saved into book/results/:
 
+- ``attribute_toy``: the exact laws of the guided reverse SDE on the jointly Gaussian toy
+  (``guidance.attribute_exact``), both nulls, closed forms by quadrature;
+
 - ``attribute_unconditional``: the unconditional query (E = NaN) of each model: its
-  measured E (mean, std) beside the real test digits'.  The zero null returns the
-  E = 0 conditional, so its std shrinks;
+  measured E (mean, std) beside the real test digits', and, for comparison, the null
+  label of the class-conditional ``mnist_cond``.  The zero null returns the E = 0
+  conditional, so its std shrinks;
 - ``attribute_guidance``: requested E × w: measured E mean, |mean − E|, std, quality.
   For the zero-null model guidance towards E = 0 is ε̂_0 + w·(ε̂_0 − ε̂_0) = ε̂_0 whatever
   w (tests/test_guidance_attribute.py), so those rows are sampled once and are the
   unconditional query's; at w = 1 the guided network is the conditional one and is
   called once per step.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_attribute_guidance.py --n 100 --steps 50 --out /tmp/attr.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_attribute_guidance.py --n 100 --steps 50 --ws 1 2 3 --out /tmp/attr.json
 
-Cost: an unguided step about 10 ms of one idle core per image (27 ms under today's
-load), a guided one about twice that, so 100 digits × 50 steps is 1–2 minutes per
-guided setting on an idle core.  Each run adds its settings to ``--out`` (same n and
-steps), and the tables are rewritten after every setting.
+Cost: the ink UNet is the course UNet, so about 2.5 ms of one idle core per image and
+unguided step and 4.5 ms per guided one (benchmarks/bench_guidance_cost.py).  Measured
+here on a shared 2-core machine under load 4–13: 22–221 s per unguided and 77–549 s per
+guided setting of 100 digits × 50 steps.  Each run adds its settings to ``--out`` (same
+n and steps), and the tables are rewritten after every setting.
 """
 from __future__ import annotations
 
@@ -48,6 +53,8 @@ import torch
 from tempguide import attributes, config, pretrained
 from tempguide.data import load_mnist
 from tempguide.guidance.attribute import attribute_cfg_eps
+from tempguide.guidance.attribute_exact import JointGaussian
+from tempguide.guidance.gaussian_pair import cfg_law
 from tempguide.metrics import image
 from tempguide.metrics.guided import real_reference
 from tempguide.metrics.precision_recall import precision_recall
@@ -59,8 +66,11 @@ MODELS = {"mnist_ink_zeronull": "zero null (seed 001)", "mnist_ink_nullflag": "n
 NAN = float("nan")
 
 
+CLASS_NULL = ("mnist_cond", 10)   # for comparison: a class-conditional network's null label
+
+
 def measured_E(net, x: torch.Tensor) -> torch.Tensor:
-    """The standardised ink of images x, with the model's own training statistics."""
+    """The standardised ink of images x, with the ink network's training statistics."""
     return attributes.standardise(attributes.ink(x.clamp(-1, 1)), net.config.attribute_mean,
                                   net.config.attribute_std)
 
@@ -79,12 +89,14 @@ def quality(clf, x: torch.Tensor, reference) -> dict:
             "diversity": image.mean_pairwise_distance(feats), "classes": class_entropy(clf, x)}
 
 
-def one_setting(net, E: float, w: float, n: int, steps: int, clf, reference) -> dict:
+def one_setting(net, E: float, w: float, n: int, steps: int, clf, reference, *, ink_net=None,
+                labels=None) -> dict:
     start = time.perf_counter()
     eps = net if (w == 1 or math.isnan(E)) else attribute_cfg_eps(net, w)   # w = 1 / the null: one call per step
-    x = ddpm_samples(eps, n, labels=torch.full((n,), E), n_steps=steps, generator=torch.Generator().manual_seed(1),
+    labels = torch.full((n,), E) if labels is None else labels
+    x = ddpm_samples(eps, n, labels=labels, n_steps=steps, generator=torch.Generator().manual_seed(1),
                      progress=False, device="cpu")
-    e = measured_E(net, x)
+    e = measured_E(ink_net or net, x)
     row = {"E_mean": e.mean().item(), "E_std": e.std().item(), **quality(clf, x, reference),
            "seconds": time.perf_counter() - start}
     print(f"  E = {E:g}, w = {w:g}: measured E {row['E_mean']:.2f} ± {row['E_std']:.2f}, FID {row['fid']:.1f}, "
@@ -103,6 +115,10 @@ def write_tables(results: dict, real: dict, meta: dict) -> None:
         r = results.get(name, {}).get("null")
         if r:
             rows.append([label, r["E_mean"], r["E_std"], r["fid"], r["precision"], r["diversity"], r["classes"]])
+    r = results.get(CLASS_NULL[0], {}).get("null")
+    if r:
+        rows.append([f"{CLASS_NULL[0]} (class labels), null label", r["E_mean"], r["E_std"], r["fid"],
+                     r["precision"], r["diversity"], r["classes"]])
     save_table("attribute_unconditional", ["unconditional query", "E mean", "E std", "FID", "precision",
                                            "diversity", "classes (bits)"], rows, meta=meta,
                directory=ROOT / "book" / "results")
@@ -118,8 +134,22 @@ def write_tables(results: dict, real: dict, meta: dict) -> None:
                meta={**meta, "fid_floor": real["fid_floor"]}, directory=ROOT / "book" / "results")
 
 
+def write_toy_table() -> None:
+    """The exact laws of CFG towards E = 1.5 on the jointly Gaussian toy (s = 1, ρ = 0.8), reverse SDE."""
+    toy, E, rows = JointGaussian(1.0, 0.8), 1.5, []
+    for w in (0.0, 1.0, 2.0, 3.0, 4.0):
+        laws = [cfg_law(toy.pair(E, null), w, sampler="sde") for null in ("zero", "flag")]
+        rows.append([f"{w:g}"] + [v for m, var in laws for v in (m.item() + 0.0, math.sqrt(var))])
+    save_table("attribute_toy", ["w", "zero null: mean", "zero null: std", "null flag: mean", "null flag: std"],
+               rows, meta={"command": "python benchmarks/bench_attribute_guidance.py (any arguments)",
+                           "what": "gaussian_pair.cfg_law(JointGaussian(1.0, 0.8).pair(1.5, null), w, "
+                                   "sampler='sde'): t0 = inf to 0, exact (quadrature)"},
+               directory=ROOT / "book" / "results")
+
+
 @torch.no_grad()
 def main(n: int, steps: int, Es: list[float], ws: list[float], models: list[str], out: Path) -> None:
+    write_toy_table()
     torch.manual_seed(0)
     clf = pretrained.load("mnist_classifier", device="cpu")            # the judge, never a guide
     reference = real_reference(clf, n, generator=torch.Generator().manual_seed(0))
@@ -130,6 +160,7 @@ def main(n: int, steps: int, Es: list[float], ws: list[float], models: list[str]
     print(f"{n} digits per setting, {steps} DDPM steps, same x_T and noise for every setting; "
           f"{config.describe()}, threads {torch.get_num_threads()}", flush=True)
     meta = {"command": "python benchmarks/bench_attribute_guidance.py " + " ".join(sys.argv[1:]),
+            "note": "rows accumulate in --out over runs at the same n and steps; each row is one setting",
             "n": n, "steps": steps, "seed": 1, "sampler": "DDPM ancestral (train.evaluate.ddpm_samples)",
             "judge": "mnist_classifier", "date": datetime.date.today().isoformat()}
     real = None
@@ -156,6 +187,12 @@ def main(n: int, steps: int, Es: list[float], ws: list[float], models: list[str]
                 res[k] = one_setting(net, E, w, n, steps, clf, reference)
             out.write_text(json.dumps(results, indent=1))
             write_tables(results, real, meta)
+    name, null_label = CLASS_NULL
+    if real is not None and "null" not in results.get(name, {}):
+        print(f"{name}, null label {null_label} (for comparison):", flush=True)
+        results[name] = {"null": one_setting(pretrained.load(name, device="cpu"), math.nan, 1.0, n, steps, clf,
+                                             reference, ink_net=net, labels=torch.full((n,), null_label))}
+        out.write_text(json.dumps(results, indent=1))
     if real is not None:
         write_tables(results, real, meta)
 
@@ -165,7 +202,7 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=100, help="digits per setting, at most 500")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--Es", type=float, nargs="+", default=[-1, 0, 1, 2])
-    parser.add_argument("--ws", type=float, nargs="+", default=[1, 3])
+    parser.add_argument("--ws", type=float, nargs="+", default=[1, 2, 3])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_attribute_guidance.json"))
     args = parser.parse_args()

@@ -56,7 +56,7 @@ class JointGaussian:
         return self.rho * self.s * E, self.s_cond
 
     def null(self, null: str) -> tuple[float, float]:
-        """(mean, std) of what the unconditional query returns: p(y) with a null flag, p(y | E = 0) with the zero null."""
+        """(mean, std) the unconditional query returns: p(y) with a null flag, p(y | E = 0) with the zero null."""
         if null not in NULLS:
             raise ValueError(f"null must be one of {NULLS}, got {null!r}")
         return (0.0, self.s) if null == "flag" else self.conditional(0.0)
