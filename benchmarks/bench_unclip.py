@@ -9,7 +9,7 @@ samples per caption, DDPM on ``--steps`` strided levels, the same x_T and noise
 - text CFG, w in ``--text-ws``: ``mnist_text_cond`` as in ``bench_glide``.
 
 Judged by ``glide.caption_report`` (caption-match, FID with its floor, diversity per caption).
-Variations: for ``--sources`` test digits, ``--n`` decodings of the one embedding C_I(y)
+Variations: for ``--sources`` test digits (the first of each of ``--sources`` digits spread over 0–9), ``--n`` decodings of the one embedding C_I(y)
 (``unclip.variations``): how often they keep the source's digit and attributes, and their diversity.
 Writes book/results/unclip.{json,md} and book/results/unclip_variations.{json,md}.
 
@@ -59,7 +59,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--ws", type=float, nargs="+", default=[1.0, 3.0])
     parser.add_argument("--text-ws", type=float, nargs="+", default=[3.0])
-    parser.add_argument("--sources", type=int, default=4, help="test digits to make variations of")
+    parser.add_argument("--sources", type=int, default=4, help="test digits to make variations of (2 to 10)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--name", default="unclip")
     args = parser.parse_args(argv)
@@ -96,7 +96,8 @@ def main(argv=None):
     images, labels = load_mnist("test", source="subset", verbose=False)
     w_var = max(args.ws)
     var_rows = []
-    for i in range(args.sources):
+    wanted = torch.linspace(0, 9, args.sources).round().long()               # digits spread over 0–9
+    for i in [int((labels == d).nonzero()[0]) for d in wanted]:              # the first test digit of each
         y, src = images[i:i + 1], caption_index(labels[i:i + 1], images[i:i + 1])
         v = unclip.variations(clip, decoder, y, args.n, w_var, n_steps=args.steps,
                               generator=torch.Generator().manual_seed(args.seed))
@@ -106,7 +107,7 @@ def main(argv=None):
                          image.mean_pairwise_distance(image.features(judge, v.clamp(-1, 1)))])
         print(var_rows[-1], flush=True)
     save_table(args.name + "_variations", VAR_COLUMNS, rounded(var_rows),
-               meta={**meta, "decoder_w": w_var, "sources": f"the first {args.sources} test digits",
+               meta={**meta, "decoder_w": w_var, "sources": f"the first test digit of each of the digits {wanted.tolist()}",
                      "variations_per_source": args.n}, directory=ROOT / "book" / "results")
 
 
