@@ -24,9 +24,14 @@ Each sample set is scored by ``tempguide.metrics.guided.conditional_report`` (th
 ``mnist_classifier``, never a guide) against ``n`` real test digits.  Cost per step is the
 CPU time of this process spent sampling (``time.process_time``, one thread) divided by
 n × steps: it averages over the whole grid, so the interval's unguided steps and the weak
-model's smaller network count as they do in a run; "× unguided" divides by the w = 1 DDPM row.
+model's smaller network count as they do in a run; "× unguided" divides by the w = 1 DDPM row.  On a
+shared machine CPU time is inflated by contention, so the exact count of network evaluations per image
+and step (from the rule and the grid) stands beside it.
 The column "FID − CFG at same fidelity" subtracts plain CFG's (DDPM) FID interpolated
 linearly in fidelity between its measured settings (empty outside their range).
+
+``--table-only`` re-renders the table and figure from the saved runs and adds, once, the real-versus-real
+FID for five draws of real digits (reference seeds 0–4): how much FID moves at this n by chance alone.
 
 Results are saved after every setting into ``book/results/cfg_refinements.json`` (the table,
 with the raw reports in its meta) and ``.md``, and the figure (FID against fidelity, one
@@ -63,7 +68,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NAME = "cfg_refinements"
 T_LO, T_HI = 0.078, 29.4              # Kynkäänniemi et al.'s σ ∈ (0.28, 5.42] as t = σ²: between grid levels
 COLUMNS = ["method", "knob", "sampler", "fidelity", "± s.e.", "FID", "FID floor", "FID − CFG at same fidelity",
-           "precision", "recall", "diversity", "sharpness", "ms / image / step", "× unguided"]
+           "precision", "recall", "diversity", "sharpness", "network evaluations / image / step", "ms / image / step",
+           "× unguided"]
 
 # (method, knob, sampler): the settings, in the order of the table
 SETTINGS = [
@@ -164,7 +170,25 @@ def plain_cfg_fid_at(fidelity: float, runs: dict) -> float | None:
     return None
 
 
-def table_rows(runs: dict, reference: dict, n: int) -> list[list]:
+def evaluations(method: str, knob: str, steps: int) -> str:
+    """Network evaluations per image and step, counted from the rule and the grid (exact, unlike CPU time)."""
+    w = knob_values(knob).get("w")
+    if method == "autoguidance":
+        return "1 + 1 weak"
+    if method == "plain CFG" and w == 1:
+        return "1"
+    if method == "interval":
+        idx = torch.linspace(999, 0, steps).round().long()
+        alpha_bars = ddpm_alpha_bars()[idx]
+        t = (1 - alpha_bars) / alpha_bars
+        inside = int(((t >= T_LO) & (t <= T_HI)).sum())
+        return f"{(steps + inside) / steps:g}"
+    if "zero-init" in knob:
+        return f"{2 * (steps - 1) / steps:g}"
+    return "2"
+
+
+def table_rows(runs: dict, reference: dict, n: int, steps: int) -> list[list]:
     unguided = runs.get("plain CFG|w = 1|DDPM")
     rows = []
     for method, knob, sampler in SETTINGS:
@@ -176,11 +200,23 @@ def table_rows(runs: dict, reference: dict, n: int) -> list[list]:
         vs = None if plain is None or (method == "plain CFG" and sampler == "DDPM") else r["fid"] - plain
         ratio = None if unguided is None else r["ms_per_step"] / unguided["ms_per_step"]
         rows.append([method, knob, sampler, r["fidelity"], se, r["fid"], r["fid_floor"], vs, r["precision"],
-                     r["recall"], r["diversity"], r["sharpness"], r["ms_per_step"], ratio])
+                     r["recall"], r["diversity"], r["sharpness"], evaluations(method, knob, steps), r["ms_per_step"],
+                     ratio])
     rows.append(["real digits", "—", "—", None, None, reference["fid_floor"], reference["fid_floor"], None,
                  reference["precision"], reference["recall"], reference["diversity"], reference["sharpness"],
-                 None, None])
+                 None, None, None])
     return rows
+
+
+def verdict(runs: dict) -> str:
+    """Which refinement beats plain CFG's (DDPM) best FID at equal or better fidelity."""
+    plain = {k: r for k, r in runs.items() if k.startswith("plain CFG|") and k.endswith("|DDPM")}
+    best_key, best = min(plain.items(), key=lambda kv: kv[1]["fid"])
+    better = [f"{k} (fidelity {r['fidelity']:.3f}, FID {r['fid']:.3f})" for k, r in runs.items()
+              if not k.startswith("plain CFG|") and r["fidelity"] >= best["fidelity"] and r["fid"] < best["fid"]]
+    head = f"plain CFG's best FID (DDPM): {best_key}, FID {best['fid']:.3f} at fidelity {best['fidelity']:.3f}"
+    return head + ("; beaten at equal or better fidelity by: " + "; ".join(better) if better else
+                   "; no refinement beats it at equal or better fidelity")
 
 
 def save_figure(runs: dict, path: Path) -> None:
@@ -196,11 +232,14 @@ def save_figure(runs: dict, path: Path) -> None:
             else method
         if r is not None and "r = " not in knob:
             label += " + zero-init" if "zero-init" in knob else ""
-            curves.setdefault(label, []).append((r["fidelity"], r["fid"]))
+            curves.setdefault(label, []).append((r["fidelity"], r["fid"], knob.split(",")[0]))
     for label, points in curves.items():
-        f, d = zip(*sorted(points))
+        f, d, knobs = zip(*sorted(points))
         style = "--" if "DDIM" in label or label == "CFG++" else "-"
-        ax.plot(f, d, style, marker="o", label=label, lw=2.5 if label == "plain CFG (DDPM)" else 1.2)
+        line, = ax.plot(f, d, style, marker="o", label=label, lw=2.5 if label == "plain CFG (DDPM)" else 1.2)
+        for x, y, k in points:
+            ax.annotate(k.replace(" ", ""), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6,
+                        color=line.get_color())
     floor = next(iter(runs.values()))["fid_floor"]
     ax.axhline(floor, color="grey", lw=0.8, ls=":", label=f"real-vs-real floor ({floor:.2f})")
     ax.set_xlabel("fidelity (judge's accuracy on the intended class)")
@@ -212,10 +251,23 @@ def save_figure(runs: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main(n: int, steps: int, only: list[str] | None, out_dir: Path) -> None:
+def main(n: int, steps: int, only: list[str] | None, out_dir: Path, table_only: bool = False) -> None:
     torch.manual_seed(0)
     json_path = out_dir / f"{NAME}.json"
     old = json.loads(json_path.read_text())["meta"] if json_path.exists() else {}
+    if table_only:                                   # re-render the table and figure from the saved runs
+        if "fid_floor_seeds" not in old:             # how much FID moves at this n between draws of real digits
+            clf = pretrained.load("mnist_classifier", device="cpu")
+            old["fid_floor_seeds"] = {str(k): real_reference(clf, old["n"], generator=torch.Generator().manual_seed(k))
+                                      .fid_floor for k in range(5)}
+        print("real-vs-real FID at this n, reference seeds 0-4:",
+              ", ".join(f"{v:.3f}" for v in old["fid_floor_seeds"].values()))
+        save_table(NAME, COLUMNS, table_rows(old["runs"], old["reference"], old["n"], old["steps"]), meta=old,
+                   directory=out_dir)
+        save_figure(old["runs"], out_dir / f"{NAME}.png")
+        print((out_dir / f"{NAME}.md").read_text())
+        print(verdict(old["runs"]))
+        return
     runs = old.get("runs", {}) if (old.get("n"), old.get("steps")) == (n, steps) else {}
     clf = pretrained.load("mnist_classifier", device="cpu")            # the judge, never a guide
     ref = real_reference(clf, n, generator=torch.Generator().manual_seed(0))
@@ -248,9 +300,10 @@ def main(n: int, steps: int, only: list[str] | None, out_dir: Path) -> None:
                 "start noise": "seed 1 (one x_T for every setting)", "DDPM noise": "seed 2",
                 "real reference": "seed 0", "judge": "mnist_classifier", "threads": torch.get_num_threads(),
                 "date": datetime.date.today().isoformat(), "reference": reference, "runs": runs}
-        save_table(NAME, COLUMNS, table_rows(runs, reference, n), meta=meta, directory=out_dir)
+        save_table(NAME, COLUMNS, table_rows(runs, reference, n, steps), meta=meta, directory=out_dir)
         save_figure(runs, out_dir / f"{NAME}.png")
     print((out_dir / f"{NAME}.md").read_text())
+    print(verdict(runs))
 
 
 if __name__ == "__main__":
@@ -258,8 +311,9 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=300, help="digits per setting, a multiple of 10, at most 500")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--only", nargs="+", default=None, help="run only these methods (e.g. 'plain CFG')")
+    parser.add_argument("--table-only", action="store_true", help="only re-render the saved runs")
     parser.add_argument("--directory", type=Path, default=ROOT / "book" / "results", help="where the table goes")
     args = parser.parse_args()
     if args.n % 10 or not 10 <= args.n <= 500:
         raise ValueError(f"--n must be a multiple of 10 in [10, 500], got {args.n}")
-    main(args.n, args.steps, args.only, args.directory)
+    main(args.n, args.steps, args.only, args.directory, args.table_only)
