@@ -23,4 +23,6 @@ def ink(images: torch.Tensor) -> torch.Tensor:
 
 def standardise(a: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """E = (a − mean)/std: E = 0 is the average digit, ±1 one standard deviation away."""
+    if not std > 0:
+        raise ValueError(f"std must be > 0, got {std}")
     return (a - mean) / std
