@@ -11,13 +11,15 @@ can say ``assert result, result.report``.  One module per chapter:
 - ``diffusion``  homework 2, diffusion temperature (``check_temperature_step``, …)
 - ``guidance``   homeworks 3 and 4, classifier and classifier-free guidance (``check_classifier_guided``, …)
 - ``refinements``  homework 4b, APG and the guidance interval (``check_apg``, ``check_interval_denoiser``)
+- ``clip``       homework 6, CLIP guidance (``check_noised_clip_log_prob``, ``check_clip_guided_denoiser``)
 - ``mvae``       homework 5, the Markovian VAE (``check_level_nll``, ``check_ml_sigma``, ``check_unadjusted``,
   ``check_tempered``, ``check_guided``, ``check_chain_law``)
 
 Every check is also available here, e.g. ``checks.check_top_p``.
 """
 from ._core import INF, CheckResult, _finish, _short
-from . import diffusion, guidance, lm, mvae, refinements
+from . import clip, diffusion, guidance, lm, mvae, refinements
+from .clip import check_clip_guided_denoiser, check_noised_clip_log_prob
 from .diffusion import check_final_variance, check_sample_tempered, check_temperature_step
 from .guidance import (check_cfg_eps, check_cfg_ode_variance, check_cfg_target, check_classifier_guided,
                        check_eps_correction)
@@ -29,7 +31,8 @@ from .mvae import check_chain_law, check_guided, check_level_nll, check_ml_sigma
 from .refinements import check_apg, check_interval_denoiser
 
 __all__ = [
-    "CheckResult", "INF", "diffusion", "guidance", "lm", "mvae", "refinements",
+    "CheckResult", "INF", "clip", "diffusion", "guidance", "lm", "mvae", "refinements",
+    "check_noised_clip_log_prob", "check_clip_guided_denoiser",
     "check_temperature", "check_top_k", "check_top_p", "check_per_token_distribution",
     "check_sequence_level_distribution",
     "check_temperature_step", "check_sample_tempered", "check_final_variance",
