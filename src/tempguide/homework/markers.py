@@ -15,9 +15,25 @@ markdown) are what the student version keeps: a code region becomes
 
 at the indentation of its ``### BEGIN SOLUTION`` line, a markdown region becomes
 ``YOUR ANSWER HERE`` followed by the hints in italics.  A hidden-tests region is
-removed.  Any other line containing ``BEGIN SOLUTION``, ``END SOLUTION``,
-``BEGIN HIDDEN`` or ``END HIDDEN`` (a typo, or a marker of the wrong cell type)
-is an error, so a malformed marker never leaks a solution.
+removed.
+
+A line that **looks like a marker** must be exactly one, so that a mistyped
+marker never copies a solution or a hidden test into the student version.  The
+rule, ignoring case: a line looks like a marker when the word BEGIN or END (not
+preceded by a letter or digit) is followed directly, with nothing or only
+whitespace, ``_`` or ``-`` in between, by SOLUTION or HIDDEN (whatever follows:
+SOLUTIONS, HIDDEN_TEST).  It *is* a marker when the line without its leading
+and trailing whitespace equals one of the markers of its cell type above
+(indentation is allowed).  Anything else is a ``MarkerError`` naming the cell
+and line and showing the marker meant: ``### begin solution``,
+``BEGIN_SOLUTION``, ``###BEGIN SOLUTION``, ``## BEGIN SOLUTION``,
+``### END-SOLUTION``, ``### BEGIN HIDDEN TEST``, ``<!-- begin solution -->``,
+a marker with trailing text, a markdown marker in a code cell and vice versa,
+hidden tests in markdown, any marker in a raw cell.  Text that separates the
+words is not a marker ("the end of the solution", "begin: solution",
+"ending solution", "appended hidden"); identifiers such as ``end_hidden`` or
+``x_begin_solution`` do look like markers and must be renamed in a solution
+notebook.
 """
 from __future__ import annotations
 
@@ -29,7 +45,8 @@ CODE = {"solution": ("### BEGIN SOLUTION", "### END SOLUTION"),
 MARKDOWN = {"solution": ("<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->")}
 CODE_HINT = re.compile(r"^#\s*HINT:\s?(.*)$")
 MARKDOWN_HINT = re.compile(r"^<!--\s*HINT:\s?(.*?)\s*-->$")
-SUSPICIOUS = re.compile(r"(BEGIN|END)\s+(SOLUTION|HIDDEN)")  # upper case, as the markers are
+# A line that looks like a marker (see the module docstring): group 1 BEGIN/END, group 2 SOLUTION/HIDDEN.
+LOOKS_LIKE_MARKER = re.compile(r"(?<![A-Za-z0-9])(BEGIN|END)[\s_-]*(SOLUTION|HIDDEN)", re.IGNORECASE)
 
 
 class MarkerError(ValueError):
@@ -49,6 +66,21 @@ class Region:
 
 def _where(cell_index, line_index) -> str:
     return f"cell {cell_index}, line {line_index + 1}"
+
+
+def _advice(match: re.Match, cell_type: str) -> str:
+    """Which exact marker the lookalike ``match`` probably meant, in a cell of ``cell_type``."""
+    kind = "solution" if match.group(2).upper() == "SOLUTION" else "hidden"
+    side = 0 if match.group(1).upper() == "BEGIN" else 1
+    markers = CODE if cell_type == "code" else MARKDOWN if cell_type == "markdown" else {}
+    if kind in markers:
+        allowed = ", ".join(repr(m) for pair in markers.values() for m in pair)
+        return (f"the marker is exactly {markers[kind][side]!r} on a line of its own "
+                f"(markers of a {cell_type} cell: {allowed})")
+    if kind == "hidden":
+        return f"hidden tests go in a code test cell, marked exactly {CODE['hidden'][side]!r}"
+    return (f"a {cell_type} cell takes no markers; mark solutions exactly {CODE['solution'][side]!r} "
+            f"in a code cell or {MARKDOWN['solution'][side]!r} in a markdown cell")
 
 
 def find_regions(source: str, cell_type: str, cell_index: int | None = None) -> list[Region]:
@@ -79,11 +111,9 @@ def find_regions(source: str, cell_type: str, cell_index: int | None = None) -> 
             current = None
         elif hint.match(text) and current is not None and current.kind == "solution":
             current.hints.append(hint.match(text).group(1).strip())
-        elif SUSPICIOUS.search(text):
-            allowed = " or ".join(repr(m) for pair in markers.values() for m in pair) or "none"
-            raise MarkerError(
-                f"{_where(cell_index, i)}: malformed or misplaced marker {text!r} in a {cell_type} cell "
-                f"(markers allowed here: {allowed})")
+        elif LOOKS_LIKE_MARKER.search(text):
+            raise MarkerError(f"{_where(cell_index, i)}: malformed or misplaced marker {text!r} in a {cell_type} "
+                              f"cell; {_advice(LOOKS_LIKE_MARKER.search(text), cell_type)}")
     if current is not None:
         raise MarkerError(f"{_where(cell_index, current.start)}: {lines[current.start].strip()!r} is never closed "
                           f"(expected {markers[current.kind][1]!r} in the same cell)")

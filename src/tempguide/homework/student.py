@@ -5,6 +5,13 @@
 removes hidden tests, clears outputs and execution counts, and records the
 assignment id in the notebook metadata.  Same solution in, same bytes out: the
 tests compare every committed student notebook with a fresh generation.
+
+``write_student`` never overwrites a solution, even with ``force``: swapping the
+two arguments (``student STUDENT.ipynb SOLUTION.ipynb --force``) would otherwise
+replace the teacher's notebook by a student version.  It refuses (``ValueError``)
+to write into the solutions folder (``grader.default_solutions_dir()``) or into
+the folder of the solution it reads, and over an existing file in which any line
+is or looks like a marker (``markers.find_regions`` finds a region or raises).
 """
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from .cells import assignment_id, validate_solution
-from .markers import student_source
+from .markers import LOOKS_LIKE_MARKER, MarkerError, find_regions, student_source
 
 
 def student_notebook(solution, path: str | Path | None = None):
@@ -46,18 +53,57 @@ def notebook_text(nb) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def _has_markers(text: str) -> bool:
+    """Whether the file contents ``text`` hold a solution or hidden-test marker, or something like one.
+
+    A notebook counts when a cell has a marked region or a malformed marker
+    (``MarkerError``); text that is not a notebook counts when a line looks like a
+    marker (``markers.LOOKS_LIKE_MARKER``).
+    """
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception:  # not a notebook (broken JSON, another format): judge the raw text
+        return LOOKS_LIKE_MARKER.search(text) is not None
+    for i, cell in enumerate(nb.get("cells", [])):
+        try:
+            if find_regions(cell.get("source", ""), cell.get("cell_type", ""), i):
+                return True
+        except MarkerError:
+            return True
+    return False
+
+
+def _refuse_solution_targets(solution_path: Path, student_path: Path) -> None:
+    """``ValueError`` if ``student_path`` is, or sits beside, a solution (see the module docstring)."""
+    from .grader import default_solutions_dir  # here, not at the top: grader imports what student imports
+
+    target = student_path.resolve()
+    if target == solution_path.resolve():
+        raise ValueError("STUDENT must be a different file from SOLUTION")
+    folders = {solution_path.resolve().parent: "the folder of SOLUTION",
+               default_solutions_dir().resolve(): "the solutions folder"}
+    if target.parent in folders:
+        raise ValueError(f"STUDENT {student_path} is in {folders[target.parent]} ({target.parent}); student "
+                         "versions go elsewhere, e.g. notebooks/homework/ (are SOLUTION and STUDENT swapped?)")
+    if target.is_file() and _has_markers(target.read_text(encoding="utf-8", errors="replace")):
+        raise ValueError(f"STUDENT {student_path} exists and contains solution or hidden-test markers: it looks "
+                         "like a solution notebook, which is never overwritten, not even with --force "
+                         "(are SOLUTION and STUDENT swapped?)")
+
+
 def write_student(solution_path: str | Path, student_path: str | Path, *, force: bool = False) -> bool:
     """Write the student version of ``solution_path`` to ``student_path``; True if the file changed.
 
     An existing ``student_path`` with different contents is only replaced when
     ``force`` is true (``FileExistsError`` otherwise); identical contents are left
-    untouched (its mtime too).
+    untouched (its mtime too).  ``ValueError``, whatever ``force``, when
+    ``student_path`` is ``solution_path``, lies in the solutions folder or in the
+    folder of ``solution_path``, or is a file with markers (see the module docstring).
     """
     solution_path, student_path = Path(solution_path), Path(student_path)
-    if solution_path.resolve() == student_path.resolve():
-        raise ValueError("STUDENT must be a different file from SOLUTION")
     solution = nbformat.read(solution_path, as_version=4)
-    text = notebook_text(student_notebook(solution, solution_path))
+    text = notebook_text(student_notebook(solution, solution_path))  # bad markers are reported first
+    _refuse_solution_targets(solution_path, student_path)
     if student_path.exists():
         if student_path.read_text(encoding="utf-8") == text:
             return False
