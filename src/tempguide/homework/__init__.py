@@ -3,8 +3,10 @@
 - ``markers``  nbgrader's ``### BEGIN SOLUTION`` / hidden-test markers and what students see instead
 - ``cells``    which cells are tests (nbgrader metadata), assignment ids, validation
 - ``student``  ``student_notebook``, ``write_student``: the generated student version
-- ``kernel``   running cells one at a time with a per-cell timeout
-- ``grader``   ``grade(path, hidden=...)`` -> the JSON report
+- ``grader``   ``grade(path, hidden=...)`` -> the JSON report (the trust model: ``notebooks/homework/README.md``)
+- ``sandbox``  where the submission's code runs: a private root as ``nobody`` when the grader is root
+- ``worker``   the kernel process (a script); ``remote`` the grader's side of its channel; ``wire`` the frames
+- ``judge``    hidden tests run in the grader's process on the submission's values and functions
 
 Command line: ``python -m tempguide.homework student|grade ...`` (see ``__main__``).
 Instant feedback for students lives in ``tempguide.checks``.

@@ -20,7 +20,10 @@ from .markers import MarkerError, find_regions
 
 
 def nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    """The cell's nbgrader metadata, ``{}`` when absent or not an object."""
+    metadata = cell.get("metadata")
+    value = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 def is_graded_cell(cell) -> bool:
