@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .clip.guidance import embedding_cfg_eps
+from .diffusion._checks import check_finite
 from .train.evaluate import ddpm_samples
 
 
@@ -103,6 +104,7 @@ class GaussianPrior(nn.Module):
 def decode(decoder, e: torch.Tensor, w: float, *, n_steps: int = 50, generator: torch.Generator | None = None,
            progress: bool = False) -> torch.Tensor:
     """Images (B, 1, 28, 28) from embeddings e (B, d): DDPM ancestral sampling of the decoder under CFG weight w."""
+    e = check_finite(e, "e")
     return ddpm_samples(embedding_cfg_eps(decoder, w), len(e), labels=e, n_steps=n_steps, generator=generator,
                         progress=progress, device=e.device)
 
@@ -111,6 +113,7 @@ def decode(decoder, e: torch.Tensor, w: float, *, n_steps: int = 50, generator: 
 def sample_unclip(prior: GaussianPrior, decoder, text_emb: torch.Tensor, w: float, *, n_steps: int = 50,
                   generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
     """unCLIP: e ~ p(e | C_T) by the prior, then y ~ p(y | e) by the decoder (module docstring)."""
+    text_emb = check_finite(text_emb, "text_emb")
     return decode(decoder, prior.sample(text_emb, generator=generator), w, n_steps=n_steps,
                   generator=generator, progress=progress)
 
@@ -121,5 +124,5 @@ def variations(clip, decoder, image: torch.Tensor, n: int, w: float, *, n_steps:
     """n decodings of one image's embedding e = C_I(y): what the embedding keeps and what it leaves free."""
     if image.shape != (1, 1, 28, 28):
         raise ValueError(f"image must have shape (1, 1, 28, 28), got {tuple(image.shape)}")
-    e = clip.encode_image(image).expand(n, -1)
+    e = clip.encode_image(check_finite(image, "image")).expand(n, -1)
     return decode(decoder, e, w, n_steps=n_steps, generator=generator)

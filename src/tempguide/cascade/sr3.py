@@ -31,6 +31,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..diffusion._checks import check_finite
 from ..diffusion.ddpm import sample_ddpm
 from ..diffusion.schedules import ddpm_alpha_bars, ddpm_ts
 from ..train.recipes import noisy, sample_noise_levels
@@ -104,6 +105,7 @@ def sample_sr3(net, x_low: torch.Tensor, *, labels=None, s: float = S_SAMPLE, n_
         raise ValueError(f"n_steps must be an int in [1, 1000], got {n_steps!r}")
     if not (math.isfinite(float(s)) and float(s) >= 0):
         raise ValueError(f"s must be a finite number >= 0 (augmentation noise variance), got {s}")
+    x_low = check_finite(x_low, "x_low")
     x_low_s = augment_condition(x_low, s, generator) if s > 0 else x_low
     cond = up(x_low_s)
     idx = torch.linspace(999, 0, n_steps).round().long()

@@ -1,4 +1,11 @@
-"""Argument checks shared by the samplers: one clear ValueError per kind of bad input."""
+"""Argument checks shared by the samplers: one clear ValueError per kind of bad input.
+
+A sampler never returns NaN or ±∞ silently.  Bad *input* (a non-finite start or time
+grid) is a ``ValueError`` naming the argument; a state that *becomes* non-finite inside
+the loop (a diverging denoiser, a step too large for the guidance) is a
+``FloatingPointError`` from :func:`finite_step`, naming the step index and the noise
+level, so the caller can tell "I passed garbage" from "the numerics blew up".
+"""
 from __future__ import annotations
 
 import math
@@ -26,6 +33,8 @@ def check_alpha_bars(alpha_bars, name: str = "alpha_bars") -> torch.Tensor:
     alpha_bars = torch.as_tensor(alpha_bars, dtype=torch.float64)
     if alpha_bars.ndim != 1 or len(alpha_bars) < 2:
         raise ValueError(f"{name} must be a 1-D tensor with at least 2 entries, got shape {tuple(alpha_bars.shape)}")
+    if not bool(torch.isfinite(alpha_bars).all()):
+        raise ValueError(f"{name} must be finite, got {alpha_bars.tolist()[:8]}")
     if not bool(((alpha_bars > 0) & (alpha_bars <= 1)).all()):
         raise ValueError(f"{name} must lie in (0, 1], got range [{alpha_bars.min().item()}, {alpha_bars.max().item()}]")
     if not bool((alpha_bars[1:] > alpha_bars[:-1]).all()):
@@ -57,6 +66,36 @@ def check_same_shape(out: torch.Tensor, z: torch.Tensor, what: str) -> torch.Ten
 
 
 def check_sample(z, name: str = "z") -> torch.Tensor:
+    """A sampler's start: a finite floating-point tensor (B, ...)."""
     if not isinstance(z, torch.Tensor) or z.ndim < 1 or not z.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor of shape (B, ...), got {type(z).__name__}")
+    return check_finite(z, name)
+
+
+def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
+    """``x`` unchanged if every entry is finite, else a ``ValueError`` naming ``name``."""
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        raise ValueError(f"{name} must be finite (no NaN or ±inf), got {int(bad.sum())} non-finite "
+                         f"entries of {x.numel()}")
+    return x
+
+
+def finite_step(z: torch.Tensor, i: int, t, name: str = "z", symbol: str = "t") -> torch.Tensor:
+    """``z`` unchanged if step ``i`` (at noise level ``symbol`` = ``t``) left it finite, else ``FloatingPointError``.
+
+    One ``torch.isfinite(z).all()`` per step: negligible beside a network evaluation.
+    """
+    if not bool(torch.isfinite(z).all()):
+        raise FloatingPointError(f"the sampler diverged: {name} became non-finite (NaN or ±inf) at step {i} "
+                                 f"({symbol} = {_level(t)}); a smaller step (a finer grid), a smaller guidance "
+                                 f"weight or a finite model output may help")
     return z
+
+
+def _level(t) -> str:
+    """A noise level for an error message: one number, or the range of a per-example / per-pixel tensor."""
+    t = torch.as_tensor(t, dtype=torch.float64)
+    if t.numel() == 1:
+        return f"{t.item():.6g}"
+    return f"[{t.min().item():.6g}, {t.max().item():.6g}]"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_alpha_bars, check_same_shape, check_sample, check_temperature
+from ._checks import check_alpha_bars, check_same_shape, check_sample, check_temperature, finite_step
 
 
 def sample_ddpm(eps_net, x: torch.Tensor, alpha_bars, *, labels: torch.Tensor | None = None,
@@ -37,7 +37,7 @@ def sample_ddpm(eps_net, x: torch.Tensor, alpha_bars, *, labels: torch.Tensor | 
     Returns x at ᾱ_N.  Book: "Diffusion background" (DDPM), "Diffusion temperature".
     """
     x, alpha_bars, T = check_sample(x, "x"), check_alpha_bars(alpha_bars), check_temperature(temperature)
-    for alpha_bar_t, alpha_bar_s in zip(alpha_bars[:-1], alpha_bars[1:]):
+    for i, (alpha_bar_t, alpha_bar_s) in enumerate(zip(alpha_bars[:-1], alpha_bars[1:])):
         t = (1 - alpha_bar_t) / alpha_bar_t                                      # noise variance of x_t
         eps_hat = check_same_shape(eps_net(x, t.to(x.dtype), labels), x, "eps_net")
         x0_hat = (x - (1 - alpha_bar_t).sqrt() * eps_hat) / alpha_bar_t.sqrt()    # Eq. (15)
@@ -49,6 +49,7 @@ def sample_ddpm(eps_net, x: torch.Tensor, alpha_bars, *, labels: torch.Tensor | 
             beta_tilde = (1 - alpha_bar_s) / (1 - alpha_bar_t) * beta_t          # posterior variance
             eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
             x = x + (T * beta_tilde).sqrt() * eps
+        x = finite_step(x, i, t, "x")
     return x
 
 
@@ -67,7 +68,7 @@ def sample_ddim(eps_net, x: torch.Tensor, alpha_bars, *, labels: torch.Tensor | 
     x, alpha_bars = check_sample(x, "x"), check_alpha_bars(alpha_bars)
     if not 0.0 <= float(eta) <= 1.0:
         raise ValueError(f"eta must be in [0, 1], got {eta}")
-    for alpha_bar_t, alpha_bar_s in zip(alpha_bars[:-1], alpha_bars[1:]):
+    for i, (alpha_bar_t, alpha_bar_s) in enumerate(zip(alpha_bars[:-1], alpha_bars[1:])):
         t = (1 - alpha_bar_t) / alpha_bar_t
         eps_hat = check_same_shape(eps_net(x, t.to(x.dtype), labels), x, "eps_net")
         x0_hat = (x - (1 - alpha_bar_t).sqrt() * eps_hat) / alpha_bar_t.sqrt()    # predicted clean sample
@@ -76,4 +77,5 @@ def sample_ddim(eps_net, x: torch.Tensor, alpha_bars, *, labels: torch.Tensor | 
         if eta > 0:
             eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
             x = x + sigma_t * eps
+        x = finite_step(x, i, t, "x")
     return x

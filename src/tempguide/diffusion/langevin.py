@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_positive, check_same_shape, check_sample, check_temperature, check_ts
+from ._checks import check_positive, check_same_shape, check_sample, check_temperature, check_ts, finite_step
 
 
 def sample_annealed_langevin(denoiser, z: torch.Tensor, ts, *, n_steps: int = 100,
@@ -38,10 +38,11 @@ def sample_annealed_langevin(denoiser, z: torch.Tensor, ts, *, n_steps: int = 10
     if not (isinstance(n_steps, int) and n_steps >= 1):
         raise ValueError(f"n_steps must be an int >= 1, got {n_steps!r}")
     t_L = ts[-1]
-    for t in ts:
+    for l, t in enumerate(ts):
         alpha = step_size * t / t_L                                             # α_l ∝ σ_l²
         for _ in range(n_steps):
             score = (check_same_shape(denoiser(z, t), z, "denoiser") - z) / t   # Tweedie
             eps = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
             z = z + alpha / 2 * score + (T * alpha).sqrt() * eps                # Langevin step
+        z = finite_step(z, l, t)                                                # once per level l
     return z

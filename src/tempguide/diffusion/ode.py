@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_same_shape, check_sample, check_ts
+from ._checks import check_same_shape, check_sample, check_ts, finite_step
 
 
 def sample_ode_euler(denoiser, z: torch.Tensor, ts) -> torch.Tensor:
@@ -23,9 +23,10 @@ def sample_ode_euler(denoiser, z: torch.Tensor, ts) -> torch.Tensor:
     Book: "Diffusion background" (probability-flow ODE).
     """
     z, ts = check_sample(z), check_ts(ts)
-    for t, t_next in zip(ts[:-1], ts[1:]):
+    for i, (t, t_next) in enumerate(zip(ts[:-1], ts[1:])):
         d = (z - check_same_shape(denoiser(z, t), z, "denoiser")) / (2 * t)    # dz/dt, Eq. (13)
         z = z + (t_next - t) * d                                                # Euler step
+        z = finite_step(z, i, t)
     return z
 
 
@@ -38,9 +39,10 @@ def sample_ode_heun(denoiser, z: torch.Tensor, ts) -> torch.Tensor:
     Two denoiser calls per step.  Book: "Diffusion background" (probability-flow ODE).
     """
     z, ts = check_sample(z), check_ts(ts)
-    for t, t_next in zip(ts[:-1], ts[1:]):
+    for i, (t, t_next) in enumerate(zip(ts[:-1], ts[1:])):
         d = (z - check_same_shape(denoiser(z, t), z, "denoiser")) / (2 * t)    # slope at t_i
         z_hat = z + (t_next - t) * d                                            # Euler predictor
         d_next = (z_hat - denoiser(z_hat, t_next)) / (2 * t_next)              # slope at t_{i+1}
         z = z + (t_next - t) * (d + d_next) / 2                                 # trapezoid corrector
+        z = finite_step(z, i, t)
     return z

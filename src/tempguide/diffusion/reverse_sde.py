@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_positive, check_same_shape, check_sample, check_temperature, check_ts
+from ._checks import check_positive, check_same_shape, check_sample, check_temperature, check_ts, finite_step
 
 
 def sample_reverse_sde(denoiser, z: torch.Tensor, ts, *, temperature: float = 1.0,
@@ -36,11 +36,12 @@ def sample_reverse_sde(denoiser, z: torch.Tensor, ts, *, temperature: float = 1.
     Returns z at t_N.  Book: "Diffusion temperature" (form 1), McAllester's lecture.
     """
     z, ts, T = check_sample(z), check_ts(ts), check_temperature(temperature)
-    for t, t_next in zip(ts[:-1], ts[1:]):
+    for i, (t, t_next) in enumerate(zip(ts[:-1], ts[1:])):
         dt = t - t_next
         score = (check_same_shape(denoiser(z, t), z, "denoiser") - z) / t       # Tweedie
         eps = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
         z = z + score * dt + (T * dt).sqrt() * eps                               # Euler–Maruyama
+        z = finite_step(z, i, t)
     return z
 
 
@@ -60,10 +61,11 @@ def sample_reverse_sde_rescaled(denoiser, z: torch.Tensor, ts, *, beta: float = 
     """
     z, ts, beta = check_sample(z), check_ts(ts), check_positive(beta, "beta")
     ts_prime = ts / beta                                                        # t' = t/β
-    for t_prime, t_prime_next in zip(ts_prime[:-1], ts_prime[1:]):
+    for i, (t_prime, t_prime_next) in enumerate(zip(ts_prime[:-1], ts_prime[1:])):
         dt_prime = t_prime - t_prime_next
         t = beta * t_prime                                                      # the actual noise level
         score = (check_same_shape(denoiser(z, t), z, "denoiser") - z) / t
         eps = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
         z = z + beta * score * dt_prime + dt_prime.sqrt() * eps
+        z = finite_step(z, i, t)
     return z

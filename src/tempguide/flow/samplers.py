@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ..diffusion._checks import check_same_shape, check_sample
+from ..diffusion._checks import check_same_shape, check_sample, finite_step
 
 
 def tau_grid(n_steps: int, tau_min: float = 0.0, tau_max: float = 1.0) -> torch.Tensor:
@@ -29,7 +29,7 @@ def check_taus(taus, name: str = "taus") -> torch.Tensor:
     if taus.ndim != 1 or len(taus) < 2:
         raise ValueError(f"{name} must be a 1-D tensor with at least 2 times, got shape {tuple(taus.shape)}")
     if not bool(torch.isfinite(taus).all()) or bool((taus < 0).any()) or bool((taus > 1).any()):
-        raise ValueError(f"{name} must lie in [0, 1] (0 = noise, 1 = data), got range "
+        raise ValueError(f"{name} must be finite and lie in [0, 1] (0 = noise, 1 = data), got range "
                          f"[{taus.min().item()}, {taus.max().item()}]")
     if not bool((taus[1:] > taus[:-1]).all()):
         raise ValueError(f"{name} must be strictly increasing (noise at tau = 0 first, data at tau = 1 last)")
@@ -46,9 +46,10 @@ def sample_euler(velocity, x: torch.Tensor, taus) -> torch.Tensor:
     Book: "Flow matching with guidance".
     """
     x, taus = check_sample(x, "x"), check_taus(taus)
-    for tau, tau_next in zip(taus[:-1], taus[1:]):
+    for i, (tau, tau_next) in enumerate(zip(taus[:-1], taus[1:])):
         u = check_same_shape(velocity(x, tau), x, "velocity")                 # u(x, τ_i)
         x = x + (tau_next - tau) * u                                           # Euler step
+        x = finite_step(x, i, tau, "x", "tau")
     return x
 
 
@@ -63,9 +64,10 @@ def sample_heun(velocity, x: torch.Tensor, taus) -> torch.Tensor:
     Book: "Flow matching with guidance".
     """
     x, taus = check_sample(x, "x"), check_taus(taus)
-    for tau, tau_next in zip(taus[:-1], taus[1:]):
+    for i, (tau, tau_next) in enumerate(zip(taus[:-1], taus[1:])):
         u = check_same_shape(velocity(x, tau), x, "velocity")                 # slope at τ_i
         x_hat = x + (tau_next - tau) * u                                       # Euler predictor
         u_next = velocity(x_hat, tau_next)                                     # slope at τ_{i+1}
         x = x + (tau_next - tau) * (u + u_next) / 2                            # trapezoid corrector
+        x = finite_step(x, i, tau, "x", "tau")
     return x

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from ..diffusion._checks import check_alpha_bars, check_sample, check_same_shape
+from ..diffusion._checks import check_alpha_bars, check_sample, check_same_shape, finite_step
 from ._checks import check_labels, check_weight, per_example
 from .cfg import _null_label
 
@@ -69,7 +69,7 @@ def sample_ddim_cfgpp(eps_net, x: torch.Tensor, alpha_bars, labels, lam, *,
         raise ValueError("labels are required: the classes c to guide towards, shape (B,)")
     c = check_labels(labels, x.shape[0], num_classes).to(x.device)
     lam_b = per_example(lam, x)
-    for alpha_bar_t, alpha_bar_s in zip(alpha_bars[:-1], alpha_bars[1:]):
+    for i, (alpha_bar_t, alpha_bar_s) in enumerate(zip(alpha_bars[:-1], alpha_bars[1:])):
         t = ((1 - alpha_bar_t) / alpha_bar_t).to(x.dtype)
         eps = check_same_shape(eps_net(torch.cat([x, x]), t, torch.cat([c, torch.full_like(c, u)])),
                                torch.cat([x, x]), "eps_net")
@@ -77,6 +77,7 @@ def sample_ddim_cfgpp(eps_net, x: torch.Tensor, alpha_bars, labels, lam, *,
         eps_lam = eps_u + lam_b * (eps_c - eps_u)                                  # guided ε̂_λ
         x0_hat = (x - (1 - alpha_bar_t).sqrt() * eps_lam) / alpha_bar_t.sqrt()    # Tweedie with ε̂_λ
         x = alpha_bar_s.sqrt() * x0_hat + (1 - alpha_bar_s).sqrt() * eps_u        # re-noise with ε̂_∅
+        x = finite_step(x, i, t, "x")
     return x
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from ..diffusion._checks import check_alpha_bars, check_same_shape, check_sample
+from ..diffusion._checks import check_alpha_bars, check_same_shape, check_sample, finite_step
 from ._checks import broadcast_t, check_weight, per_example
 from .classifier import classifier_gradient
 
@@ -74,7 +74,7 @@ def sample_ddpm_mean_shift(eps_net, x: torch.Tensor, alpha_bars, log_prob, label
     """
     x, alpha_bars, gamma = check_sample(x, "x"), check_alpha_bars(alpha_bars), check_weight(gamma, "gamma")
     log_prob_x = _log_prob_of_x(log_prob)
-    for alpha_bar_t, alpha_bar_s in zip(alpha_bars[:-1], alpha_bars[1:]):
+    for i, (alpha_bar_t, alpha_bar_s) in enumerate(zip(alpha_bars[:-1], alpha_bars[1:])):
         t = (1 - alpha_bar_t) / alpha_bar_t
         with torch.no_grad():
             eps_hat = check_same_shape(eps_net(x, t.to(x.dtype), None), x, "eps_net")
@@ -91,4 +91,5 @@ def sample_ddpm_mean_shift(eps_net, x: torch.Tensor, alpha_bars, log_prob, label
             x = mu + per_example(gamma, x) * beta_tilde * g + beta_tilde.sqrt() * eps  # (Alg. 1)
         else:
             x = mu
+        x = finite_step(x, i, t, "x")
     return x

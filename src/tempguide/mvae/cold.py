@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from ..diffusion._checks import check_sample, finite_step
 from .pyramid import SIZES, PyramidDecoders, encode, up
 from .pyramid_blur import decode_means
 
@@ -41,9 +42,11 @@ def upsample(z: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def sample_cold(model: PyramidDecoders, z_start: torch.Tensor, x, *, improved: bool = True) -> torch.Tensor:
     """Cold-diffusion sampling from a level-S code z_start (B, 1, s, s) down to 28×28 (module docstring)."""
+    z_start = check_sample(z_start, "z_start")
+    if z_start.shape[-1] not in SIZES[1:]:
+        raise ValueError(f"z_start must be a code of a level 1..{len(SIZES) - 1} (side in {SIZES[1:]}), "
+                         f"got shape {tuple(z_start.shape)}")
     S = SIZES.index(z_start.shape[-1])
-    if S < 1:
-        raise ValueError(f"z_start must be a code of a level 1..{len(SIZES) - 1}, got shape {tuple(z_start.shape)}")
     x_s = upsample(z_start)                                             # x_S = D(·, S)
     for s in range(S, 0, -1):
         x0_hat = decode_means(model, encode(x_s)[s], x, s)              # x̂_0 = R(x_s, s)
@@ -51,6 +54,7 @@ def sample_cold(model: PyramidDecoders, z_start: torch.Tensor, x, *, improved: b
             x_s = x_s - degrade(x0_hat, s) + degrade(x0_hat, s - 1)     # Algorithm 2
         else:
             x_s = degrade(x0_hat, s - 1)                                # Algorithm 1
+        x_s = finite_step(x_s, S - s, s, "x_s", "s")
     return x_s
 
 

@@ -25,6 +25,8 @@ Conventions shared by every function here:
   values ≥ 0 that broadcasts against that level (e.g. per pixel).
 * β > 0; β = ∞ (``math.inf``) means no noise, the decoders' means only.
 * The result is z₁, or with ``return_levels=True`` the list [z_{N−1}, …, z₁] (coarsest first).
+* A level that comes out non-finite (a decoder returning NaN or ±∞) raises ``FloatingPointError``
+  naming the decoder's index k and its σ, rather than returning NaN.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import math
 
 import torch
 
+from ..diffusion._checks import finite_step
 from ..guidance._checks import check_weight, per_example
 
 
@@ -99,6 +102,7 @@ def generate_unadjusted(decoders, sigmas, x, *, n: int, generator: torch.Generat
     for k, (decoder, sigma) in enumerate(zip(decoders, sigmas)):
         z_hat = _predict(decoder, z, x, n, k)                           # ẑ_{i−1}(z_i, x)
         z = z_hat + _noise(z_hat, sigma, 1.0, generator)                # + σ_i·ε
+        z = finite_step(z, k, sigma, "z", "sigma")
         levels.append(z)
     return levels if return_levels else z
 
@@ -116,6 +120,7 @@ def generate_tempered(decoders, sigmas, x, beta, *, n: int, generator: torch.Gen
     for k, (decoder, sigma) in enumerate(zip(decoders, sigmas)):
         z_hat = _predict(decoder, z, x, n, k)                           # ẑ_{i−1}(z_i, x)
         z = z_hat + _noise(z_hat, sigma, beta, generator)               # + σ_i·ε/√β
+        z = finite_step(z, k, sigma, "z", "sigma")
         levels.append(z)
     return levels if return_levels else z
 
@@ -137,6 +142,7 @@ def generate_guided(decoders, sigmas, x_good, x_bad, beta=1.0, *, n: int,
         z_bad = _predict(decoder, z, x_bad, n, k)                       # ẑ(z_i, x_bad)
         z_hat = z_good - z_bad                                          # the seed's difference
         z = z_hat + _noise(z_hat, sigma, beta, generator)
+        z = finite_step(z, k, sigma, "z", "sigma")
         levels.append(z)
     return levels if return_levels else z
 
@@ -160,5 +166,6 @@ def generate_cfg(decoders, sigmas, x_good, x_bad, w, beta=1.0, *, n: int,
         z_bad = _predict(decoder, z, x_bad, n, k)
         z_hat = z_bad + per_example(w, z_bad) * (z_good - z_bad)       # CFG
         z = z_hat + _noise(z_hat, sigma, beta, generator)
+        z = finite_step(z, k, sigma, "z", "sigma")
         levels.append(z)
     return levels if return_levels else z
