@@ -32,7 +32,9 @@ start token (it is the prompt).  Probabilities are float64 tensors.
     support, ``beta=math.inf`` is uniform on the maximisers (the limit).
 ``sequences(lm) -> list[tuple[int, ...]]``
     Every sequence of positive probability, shortest first (a fixed order; all
-    distributions below are indexed by it).
+    distributions below are indexed by it).  Refuses (``ValueError``) a model with
+    more than ``MAX_SEQUENCES`` sequences, counted before enumerating.
+``count_sequences(lm) -> float``                  how many there are, without enumerating them.
 ``sequence_prob(lm, seq, beta=1.0) -> float``
     Per-token tempered probability Π_i temper(P(·|y_<i), β)[y_i] (β = 1: P(seq)).
 ``sequence_probs(lm) -> (S,)``                    P(y) for every sequence (sums to 1).
@@ -49,6 +51,10 @@ import dataclasses
 import math
 
 import torch
+
+#: the most sequences an enumeration (``sequences`` and every distribution over them) will list;
+#: a million already takes minutes in this pure-Python walk.
+MAX_SEQUENCES = 1_000_000
 
 
 @dataclasses.dataclass
@@ -116,8 +122,32 @@ def temper(probs: torch.Tensor, beta: float) -> torch.Tensor:
     return weights / weights.sum(dim=-1, keepdim=True)
 
 
+def count_sequences(lm: MarkovLM) -> float:
+    """The number of complete sequences with P(y) > 0, counted on the transition's support (no enumeration).
+
+    c[a] counts the live prefixes of the current length that end in token a (at length 0: one, the
+    start token).  Each can end now if P(end | a) > 0; at ``max_len`` every live prefix ends (forced).
+    Float64, so a count beyond 1.8e308 is ``inf``.
+    """
+    support = (lm.transition > 0).double()                         # (V, V)
+    c = torch.nn.functional.one_hot(torch.tensor(lm.end), lm.vocab_size).double()
+    total = 0.0
+    for _ in range(lm.max_len):
+        total += float(c @ support[:, lm.end])                      # prefixes that end here
+        c = c @ support                                             # one more non-end token
+        c[lm.end] = 0.0
+        if not bool(c.any()):                                       # every prefix has ended
+            return total
+    return total + float(c.sum())                                   # the cap forces the end token
+
+
 def _tree(lm: MarkovLM, beta: float) -> dict[tuple[int, ...], float]:
     """Q_β(y) for every complete sequence with P(y) > 0, by one walk over the prefix tree."""
+    n = count_sequences(lm)
+    if n > MAX_SEQUENCES:
+        raise ValueError(f"lm has {n:.4g} sequences of positive probability, more than the "
+                         f"MAX_SEQUENCES = {MAX_SEQUENCES:,} an exact enumeration lists; lower max_len "
+                         f"(now {lm.max_len}) or the number of tokens (now {lm.vocab_size})")
     out: dict[tuple[int, ...], float] = {}
     stack: list[tuple[tuple[int, ...], float]] = [((), 1.0)]
     while stack:

@@ -17,6 +17,10 @@ The order and every boundary case follow Hugging Face transformers'
 ``MinPLogitsWarper`` with ``min_tokens_to_keep=1``: the most probable token always
 survives.  ``temperature=0`` means β = ∞: only the argmax stays finite (the first
 one if several tie, as ``torch.argmax`` and greedy decoding choose).
+
+Logits must be finite or −∞ (−∞ is a removed token); NaN, +∞ and a row that is −∞
+everywhere (nothing left to sample) raise ``ValueError``.  A tiny temperature never
+overflows into a wrong answer: see :func:`temper`.
 """
 from __future__ import annotations
 
@@ -40,6 +44,43 @@ def _check(temperature, top_k, top_p, min_p) -> None:
     if min_p is not None and (isinstance(min_p, bool) or not isinstance(min_p, (int, float))
                               or not 0 <= min_p <= 1):
         raise ValueError(f"min_p must be None or a number in [0, 1], got {min_p!r}")
+
+
+def check_logits(logits: torch.Tensor) -> torch.Tensor:
+    """``logits`` (..., V) as rows (B, V), if every entry is finite or −∞ and every row keeps a token."""
+    if not isinstance(logits, torch.Tensor) or logits.dim() == 0 or not logits.is_floating_point():
+        raise ValueError("logits must be a floating-point tensor with at least one dimension (the vocabulary, "
+                         f"last), got {logits.dtype if isinstance(logits, torch.Tensor) else type(logits).__name__}")
+    x = logits.reshape(-1, logits.shape[-1])  # (B, V), B = product of the leading dimensions
+    bad = torch.isnan(x) | (x == math.inf)
+    if bool(bad.any()):
+        row, token = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"logits must be finite or -inf (a removed token), got {int(bad.sum())} NaN/+inf "
+                         f"entries, the first {x[row, token].item()} at row {row}, token {token}")
+    empty = (x == -math.inf).all(dim=-1)
+    if bool(empty.any()):
+        raise ValueError(f"logits: every token of row {int(empty.nonzero()[0])} is -inf, nothing to sample "
+                         "(at least one logit per row must be finite)")
+    return x
+
+
+def temper(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """β·s = s/T on rows ``logits`` (B, V); ``temperature=0`` is β = ∞ (greedy).
+
+    Bit for bit transformers' ``TemperatureLogitsWarper`` whenever s/T is representable.
+    Two guards keep a tiny T from giving a wrong argmax instead of an overflow:
+
+    - if β = 1/T itself overflows the logits' dtype (float32: T < 2.9e-39), β = ∞ in that
+      dtype and the result is the greedy mask of ``temperature=0``;
+    - if s/T overflows (float32 logits of 10 at T = 1e-38), the row max is subtracted
+      first: softmax is unchanged, every entry is ≤ 0, and only the maxima stay at 0.
+    """
+    if temperature == 0 or temperature * torch.finfo(logits.dtype).max < 1:
+        return greedy_mask(logits)  # β = ∞
+    out = logits / temperature  # softmax(β s) with β = 1/T
+    if not torch.equal(torch.isfinite(out), torch.isfinite(logits)):  # s/T overflowed somewhere
+        out = (logits - logits.amax(dim=-1, keepdim=True)) / temperature
+    return out
 
 
 def greedy_mask(logits: torch.Tensor) -> torch.Tensor:
@@ -90,21 +131,15 @@ def filter_logits(
     T); ``temperature=0`` is β = ∞ and keeps only the argmax.  ``None`` (and
     ``top_p=1``, ``min_p=0``, ``top_k >= V``) switches a filter off, up to the
     transformers convention that ``top_p=1`` also drops tokens whose probability
-    underflows to exactly 0.  The most probable token is never removed.
+    underflows to exactly 0.  The most probable token is never removed.  NaN or +∞
+    logits raise ``ValueError`` (module docstring); a tiny ``temperature`` is handled by :func:`temper`.
     """
     _check(temperature, top_k, top_p, min_p)
-    if logits.dim() == 0:
-        raise ValueError("logits must have at least one dimension (the vocabulary, last)")
-    shape = logits.shape
-    x = logits.reshape(-1, shape[-1])  # (B, V), B = product of the leading dimensions
-    if temperature == 0:
-        x = greedy_mask(x)  # β = ∞
-    else:
-        x = x / temperature  # softmax(β s) with β = 1/T
+    x = temper(check_logits(logits), temperature)  # (B, V), B = product of the leading dimensions
     if top_k is not None:
         x = top_k_filter(x, top_k)
     if top_p is not None:
         x = top_p_filter(x, top_p)
     if min_p is not None:
         x = min_p_filter(x, min_p)
-    return x.reshape(shape)
+    return x.reshape(logits.shape)
