@@ -18,7 +18,10 @@ hard-coding them.  Two profiles exist (book: "Running the notebooks"):
 The profile is ``full`` when a GPU is found and ``quick`` otherwise; the
 environment variable ``TEMPGUIDE_PROFILE`` (``quick`` or ``full``) overrides it.
 The device is chosen once, here: CUDA, then Apple's MPS, then the CPU; the
-environment variable ``TEMPGUIDE_DEVICE`` overrides it.
+environment variable ``TEMPGUIDE_DEVICE`` (``cpu``, ``cuda``, ``cuda:N`` or ``mps``)
+overrides it.  A value that is not a device, or a device this machine does not
+have, raises ``ValueError`` naming the variable (it never falls back silently,
+which would also switch the profile).
 """
 from __future__ import annotations
 
@@ -99,17 +102,43 @@ PROFILES = {
 }
 
 
+#: the values ``TEMPGUIDE_DEVICE`` accepts (N: a CUDA device index)
+DEVICES = ("cpu", "cuda", "cuda:N", "mps")
+
+
 def device() -> torch.device:
-    """The device every notebook and tool uses: cuda, then mps, then cpu."""
+    """The device every notebook and tool uses: ``TEMPGUIDE_DEVICE`` if set, else cuda, then mps, then cpu."""
     name = os.environ.get(DEVICE_ENV)
     if name:
-        return torch.device(name)
+        return _device_from_env(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _device_from_env(name: str) -> torch.device:
+    """The device ``TEMPGUIDE_DEVICE=name`` asks for, if it is one of ``DEVICES`` and this machine has it."""
+    try:
+        dev = torch.device(name.strip().lower())
+    except RuntimeError:
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{DEVICE_ENV}={name!r} is not a device; allowed values: {', '.join(DEVICES)}")
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"{DEVICE_ENV}={name!r} asks for CUDA, but torch finds no CUDA device here; "
+                             f"unset {DEVICE_ENV} or set it to 'cpu'")
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"{DEVICE_ENV}={name!r}: this machine has CUDA devices 0..{count - 1}")
+    mps = getattr(torch.backends, "mps", None)
+    if dev.type == "mps" and not (mps is not None and mps.is_available()):
+        raise ValueError(f"{DEVICE_ENV}={name!r} asks for Apple's MPS, which torch does not find here; "
+                         f"unset {DEVICE_ENV} or set it to 'cpu'")
+    return dev
 
 
 def profile_name() -> str:

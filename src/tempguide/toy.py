@@ -23,14 +23,15 @@ class GaussianMixture:
     """Σ_k π_k N(μ_k, s_k² I) in d dimensions, with exact noisy scores and denoisers.
 
     Args:
-        weights: (K,) mixture weights π_k, positive; normalised to sum to one.
-        means: (K, d) component means μ_k.
-        stds: (K,) isotropic standard deviations s_k > 0.
-        labels: optional (K,) integer class of each component.
+        weights: (K,) mixture weights π_k, finite and positive; normalised to sum to one.
+        means: (K, d) component means μ_k, finite.
+        stds: (K,) isotropic standard deviations s_k, finite and > 0.
+        labels: optional (K,) integer class of each component (an integer tensor or list, >= 0).
 
     Parameters are stored in float64; every method computes in the dtype of its
-    input ``z`` (use float64 inputs for exact comparisons).  ``t`` is a float,
-    a 0-dim tensor, or a tensor of shape (n,) giving one noise level per point.
+    input ``z`` (use float64 inputs for exact comparisons); integer points are
+    promoted to float64.  ``t`` is a finite float >= 0, a 0-dim tensor, or a tensor
+    of shape (n,) giving one noise level per point.
     """
 
     def __init__(self, weights, means, stds, labels=None):
@@ -39,25 +40,24 @@ class GaussianMixture:
         stds = torch.as_tensor(stds, dtype=torch.float64)
         if weights.ndim != 1 or len(weights) == 0:
             raise ValueError(f"weights must have shape (K,) with K >= 1, got {tuple(weights.shape)}")
-        if not bool((weights > 0).all()):
-            raise ValueError("weights must all be > 0")
+        if not bool(torch.isfinite(weights).all()) or not bool((weights > 0).all()):
+            raise ValueError(f"weights must all be finite and > 0, got {weights.tolist()}")
         if means.ndim == 1:
             means = means[:, None]
         if means.ndim != 2 or means.shape[0] != len(weights):
             raise ValueError(f"means must have shape (K, d) = ({len(weights)}, d), got {tuple(means.shape)}")
+        if not bool(torch.isfinite(means).all()):
+            raise ValueError(f"means must be finite, got {means.tolist()}")
         if stds.shape != weights.shape:
             raise ValueError(f"stds must have shape (K,) = ({len(weights)},), got {tuple(stds.shape)}")
-        if not bool((stds > 0).all()):
-            raise ValueError("stds must all be > 0")
+        if not bool(torch.isfinite(stds).all()) or not bool((stds > 0).all()):
+            raise ValueError(f"stds must all be finite and > 0, got {stds.tolist()}")
         self.weights = weights / weights.sum()
         self.means = means
         self.stds = stds
         self.labels = None
         if labels is not None:
-            labels = torch.as_tensor(labels, dtype=torch.long)
-            if labels.shape != weights.shape or bool((labels < 0).any()):
-                raise ValueError(f"labels must be non-negative integers of shape ({len(weights)},)")
-            self.labels = labels
+            self.labels = _check_indices(labels, "labels", len(weights))
 
     @property
     def dim(self) -> int:
@@ -78,7 +78,13 @@ class GaussianMixture:
                 f"stds={self.stds.tolist()}, labels={None if self.labels is None else self.labels.tolist()})")
 
     # -- helpers ---------------------------------------------------------------------------
-    def _check(self, z: torch.Tensor) -> torch.Tensor:
+    def _check(self, z) -> torch.Tensor:
+        """Points z (n, d) as a floating tensor: integers are promoted to float64, the parameters' dtype."""
+        z = torch.as_tensor(z)
+        if z.dtype == torch.bool or z.is_complex():
+            raise ValueError(f"points z must be real numbers, got dtype {z.dtype}")
+        if not z.is_floating_point():
+            z = z.to(torch.float64)
         if z.ndim != 2 or z.shape[1] != self.dim:
             raise ValueError(f"points must have shape (n, {self.dim}), got {tuple(z.shape)}")
         return z
@@ -86,8 +92,8 @@ class GaussianMixture:
     def _variances(self, t, z: torch.Tensor) -> torch.Tensor:
         """s_k² + t as (n or 1, K) in z's dtype."""
         t = torch.as_tensor(t, dtype=z.dtype, device=z.device)
-        if bool((t < 0).any()):
-            raise ValueError(f"t (noise variance) must be >= 0, got {t}")
+        if not bool(torch.isfinite(t).all()) or bool((t < 0).any()):
+            raise ValueError(f"t (noise variance) must be finite and >= 0, got {t}")
         t = t.reshape(-1, 1) if t.ndim > 0 else t.reshape(1, 1)
         return self.stds.to(z).pow(2)[None, :] + t
 
@@ -142,9 +148,9 @@ class GaussianMixture:
     # -- classes ---------------------------------------------------------------------------
     def restrict(self, components) -> "GaussianMixture":
         """The mixture of the given components only, weights renormalised."""
-        idx = torch.as_tensor(components, dtype=torch.long).reshape(-1)
-        if len(idx) == 0 or bool((idx < 0).any()) or bool((idx >= self.num_components).any()):
-            raise ValueError(f"components must be indices in [0, {self.num_components}), got {idx.tolist()}")
+        idx = _check_indices(components, "components", upper=self.num_components)
+        if len(idx) == 0:
+            raise ValueError(f"components must name at least one index in [0, {self.num_components}), got none")
         labels = None if self.labels is None else self.labels[idx]
         return GaussianMixture(self.weights[idx], self.means[idx], self.stds[idx], labels)
 
@@ -152,9 +158,12 @@ class GaussianMixture:
         """p(y | class c): the components labelled c."""
         if self.labels is None:
             raise ValueError("condition() needs a mixture with labels")
-        if not 0 <= int(c) < self.num_classes:
+        c_ = torch.as_tensor(c)
+        if c_.ndim != 0 or c_.is_floating_point() or c_.is_complex() or c_.dtype == torch.bool:
+            raise ValueError(f"class c must be one integer, got {c!r}")
+        if not 0 <= int(c_) < self.num_classes:
             raise ValueError(f"class c must be in [0, {self.num_classes}), got {c}")
-        return self.restrict(torch.nonzero(self.labels == int(c)).reshape(-1))
+        return self.restrict(torch.nonzero(self.labels == int(c_)).reshape(-1))
 
     def class_prior(self) -> torch.Tensor:
         """p(c), shape (C,)."""
@@ -169,6 +178,23 @@ class GaussianMixture:
         r = self.posterior(z, t)
         out = torch.zeros(len(r), self.num_classes, dtype=r.dtype, device=r.device)
         return out.index_add_(1, self.labels.to(r.device), r)
+
+
+def _check_indices(values, name: str, length: int | None = None, upper: int | None = None) -> torch.Tensor:
+    """``values`` as an int64 tensor of indices >= 0 (and < ``upper``), of shape (``length``,) if given.
+
+    Floats and booleans are refused rather than truncated: 0.7 is not a class.
+    """
+    values = torch.as_tensor(values)
+    if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
+        raise ValueError(f"{name} must be integers (an integer tensor or list), got dtype {values.dtype}")
+    values = values.long().reshape(-1) if length is None else values.long()
+    if length is not None and values.shape != (length,):
+        raise ValueError(f"{name} must have shape ({length},), got {tuple(values.shape)}")
+    allowed = f"[0, {upper})" if upper is not None else ">= 0"
+    if bool((values < 0).any()) or (upper is not None and bool((values >= upper).any())):
+        raise ValueError(f"{name} must be integers in {allowed}, got {values.tolist()}")
+    return values
 
 
 def mixture_1d() -> GaussianMixture:
