@@ -10,7 +10,10 @@ Each ``<name>.pt`` next to this file holds a plain dict ``{"model": class name,
 config, the data source, the training run (steps, batch size, learning rate,
 seconds, torch version, device), the metrics reached and the file's sha256.
 ``load`` checks the sha256 *before* reading the file and reads it with
-``torch.load(..., weights_only=True)``, which refuses to run pickled code.
+``torch.load(..., weights_only=True)``, which refuses to run pickled code; it then
+checks that the file's model class and config are the ones its manifest entry
+records.  Every way a checkpoint or the manifest can be wrong (missing, corrupt,
+unreadable JSON, disagreeing with each other) raises ``CheckpointError`` naming the file.
 Checkpoints are written by ``python -m tempguide.train NAME`` (``save`` below).
 """
 from __future__ import annotations
@@ -63,7 +66,7 @@ MODELS = {
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, corrupt, or not in the manifest."""
+    """A checkpoint or the manifest is missing, corrupt, or the two disagree."""
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -78,7 +81,17 @@ def sha256(path: str | os.PathLike) -> str:
 def read_manifest(directory: str | os.PathLike | None = None) -> dict:
     """The manifest as a dict name -> entry (empty if there is no manifest yet)."""
     path = Path(directory or DIRECTORY) / MANIFEST
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"manifest {path} is not valid JSON ({error}); restore it from git or reinstall "
+                              "the package (pip install --force-reinstall tempguide)") from error
+    if not isinstance(manifest, dict) or not all(isinstance(entry, dict) for entry in manifest.values()):
+        raise CheckpointError(f"manifest {path} must map each checkpoint name to an entry (a JSON object), "
+                              f"got {type(manifest).__name__}")
+    return manifest
 
 
 def available(directory: str | os.PathLike | None = None) -> list[str]:
@@ -107,17 +120,29 @@ def load(name: str, *, device: torch.device | str | None = None,
     if not path.exists():
         raise CheckpointError(f"checkpoint file {path} is missing; {fix}.")
     actual = sha256(path)
-    if actual != entry["sha256"]:
+    if actual != entry.get("sha256"):
         raise CheckpointError(f"checkpoint file {path} is corrupt or was changed: its sha256 is {actual} but the "
-                              f"manifest expects {entry['sha256']}; {fix}.")
+                              f"manifest expects {entry.get('sha256')}; {fix}.")
     device = torch.device(device) if device is not None else config.device()
     checkpoint = torch.load(path, map_location=device, weights_only=True)
+    _check_against_entry(checkpoint, entry, path)
     if checkpoint["model"] not in MODELS:
         raise CheckpointError(f"{path}: unknown model class {checkpoint['model']!r}; known: {sorted(MODELS)}")
     model_cls, config_cls = MODELS[checkpoint["model"]]()
     model = model_cls(config_cls(**checkpoint["config"]))
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(device).eval()
+
+
+def _check_against_entry(checkpoint, entry: dict, path: Path) -> None:
+    """The checkpoint's model class and config must be the ones its manifest entry records."""
+    if not isinstance(checkpoint, dict) or not {"model", "config", "state_dict"} <= set(checkpoint):
+        raise CheckpointError(f"checkpoint file {path} must hold a dict with 'model', 'config' and 'state_dict', "
+                              f"got {sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__}")
+    for key in ("model", "config"):
+        if checkpoint[key] != entry.get(key):
+            raise CheckpointError(f"checkpoint file {path} disagrees with its manifest entry: {key} is "
+                                  f"{checkpoint[key]!r} in the file but {entry.get(key)!r} in {MANIFEST}")
 
 
 def save(name: str, model: torch.nn.Module, *, config, data: str, train_info: dict, metrics: dict,
