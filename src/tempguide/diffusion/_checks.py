@@ -82,9 +82,11 @@ def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def finite_step(z: torch.Tensor, i: int, t, name: str = "z", symbol: str = "t") -> torch.Tensor:
-    """``z`` unchanged if step ``i`` (at noise level ``symbol`` = ``t``) left it finite, else ``FloatingPointError``.
+    """``z`` unchanged if step ``i`` left it finite, else ``FloatingPointError``.
 
-    One ``torch.isfinite(z).all()`` per step: negligible beside a network evaluation.
+    ``t`` is the noise level the step started from (the one the model was called at),
+    reported as ``symbol`` (``t``, ``tau``, ``sigma``, ...).  One ``torch.isfinite(z).all()``
+    per step: negligible beside a network evaluation.
     """
     if not bool(torch.isfinite(z).all()):
         raise FloatingPointError(f"the sampler diverged: {name} became non-finite (NaN or ±inf) at step {i} "
