@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 import time
@@ -297,7 +298,7 @@ def test_deleted_test_cell_and_unreadable_file(tiny, tmp_path):
     assert result["add"]["score"] == 2
     (tmp_path / "broken.ipynb").write_text('{"cells": [')
     out = grade(tmp_path / "broken.ipynb", hidden=True, solution=solution)
-    assert out["score"] == 0 and out["max_score"] == 6.5 and "not a readable notebook" in out["error"]
+    assert out["score"] == 0 and out["max_score"] == 6.5 and "not a readable notebook" in out["errors"][0]
     assert all("not a readable notebook" in e["message"] for e in out["exercises"])
 
 
@@ -316,7 +317,8 @@ def test_cli_grade_prints_one_json_object(tiny):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert set(result) == {"score", "max_score", "exercises"}
+    assert set(result) == {"score", "max_score", "exercises", "errors", "mode", "notes"}
+    assert result["mode"] == ("sandbox" if os.geteuid() == 0 else "same-user") and result["errors"] == []
     assert [set(e) for e in result["exercises"]] == [{"name", "score", "max_score", "message"}] * 3
     missing = subprocess.run(CLI + ["grade", str(solutions / "nope.ipynb")], capture_output=True, text=True)
     assert missing.returncode == 2 and "no such notebook" in missing.stderr

@@ -48,8 +48,12 @@ class _RecordingEpsNet:
     """A conditional ε-network with a null label, exact on a toy, that records every call.
 
     Label c < C gives the exact ε of p(y | c), the null label C the exact ε of p(y):
-    what a perfectly trained network with label dropout computes.
+    what a perfectly trained network with label dropout computes.  ``GRADER_SIDE``:
+    when the grader calls a submission in its kernel, this network stays in the
+    grader and is called through the channel, so ``calls`` records the submission's calls.
     """
+
+    GRADER_SIDE = True
 
     def __init__(self, mixture, name: str):
         self.mixture, self.name = mixture, name

@@ -27,6 +27,7 @@ from .book import student_config
 from .grader import grade
 from . import sandbox
 from .markers import MarkerError
+from .remote import IsolationError
 from .student import write_student
 
 
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = grade(args.notebook, hidden=args.hidden, solution=args.solution, solutions=args.solutions,
                        timeout=args.timeout, total_timeout=args.total_timeout, memory_mb=args.memory_mb or None)
-    except (FileNotFoundError, MarkerError) as e:
+    except (FileNotFoundError, MarkerError, IsolationError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     text = json.dumps(result, ensure_ascii=False) + "\n"

@@ -151,12 +151,13 @@ class _Deadline(Exception):
 
 def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None = None,
           solutions: str | Path | None = None, timeout: float = 60.0, total_timeout: float = 900.0,
-          memory_mb: int | None = 8192) -> dict:
+          memory_mb: int | None = 8192, isolation: str = "auto") -> dict:
     """Grade the notebook at ``path`` (see module docstring) and return the report.
 
     ``timeout``: seconds for each cell and each call of the submission's code;
     ``total_timeout``: seconds for the whole grading; ``memory_mb``: the kernel's
-    address-space limit.  The report is ``{"score", "max_score", "exercises":
+    address-space limit; ``isolation``: ``"auto"`` (the strongest mode the machine
+    allows) or a weaker one forced, for tests.  The report is ``{"score", "max_score", "exercises":
     [{"name", "score", "max_score", "message"}], "errors": [...], "mode"}`` where
     ``mode`` is the kernel's isolation (``sandbox``, ``unprivileged``, ``same-user``).
     Problems of the submission never raise; a missing notebook or solution raises
@@ -187,6 +188,9 @@ def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None
         key = nbformat.read(solution, as_version=4)
         expected = _exercises(key)
         judge = Judge(key)
+    if not cells and errors:  # not a notebook at all: nothing to run
+        return report([{"name": e["name"], "score": 0, "max_score": _points(e["points"]), "message": errors[0]}
+                       for e in expected or []], errors, "not run")
     deadline = time.monotonic() + total_timeout
     results: dict[str, tuple[str, str]] = {}  # grade_id -> (status, message)
     mode, notes = "not run", []
@@ -194,7 +198,7 @@ def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None
     signal.setitimer(signal.ITIMER_REAL, total_timeout + 2 * 5.0 + 30)  # a last resort behind the deadline
     try:
         with Worker(timeout=timeout, deadline=deadline, memory_mb=memory_mb, secrets=secrets,
-                    submission=path) as worker:
+                    submission=path, isolation=isolation) as worker:
             mode, notes = worker.mode, worker.notes
             _run_cells(cells, expected, judge, worker, results, errors)
     except _Deadline:
@@ -216,14 +220,26 @@ def _run_cells(cells, expected, judge, worker, results, errors) -> None:
     tests = _test_cells(cells, expected)
     known = {e["name"] for e in expected} if expected is not None else None
     failures: list[str] = []  # ordinary cells that failed since the last test cell
-    for cell in cells:
-        if cell["type"] != "code":
-            continue
+    code = [c for c in cells if c["type"] == "code"]
+    submitted: dict[int, int] = {}  # cell index -> request id, for cells sent ahead
+    for k, cell in enumerate(code):
         i, source = cell["index"], cell["source"]
         name = tests.get(i)
         try:
             if time.monotonic() >= worker.deadline:
                 raise TotalTimeout("the total time limit of the grading was reached")
+            if name is None and i not in submitted and source.strip():
+                # Send the ordinary cells up to the next test at once, and let the judge run the
+                # solution meanwhile: the kernel and the judge work in parallel.
+                upcoming = None
+                for c in code[k:]:
+                    if tests.get(c["index"]) is not None:
+                        upcoming = tests[c["index"]]
+                        break
+                    if c["source"].strip():
+                        submitted[c["index"]] = worker.submit(c["source"])
+                if judge is not None and upcoming in known:
+                    judge.advance(upcoming)
             if name is not None and name in results:
                 continue  # a duplicated test cell: the first one counts
             if name is not None and judge is not None:
@@ -244,7 +260,7 @@ def _run_cells(cells, expected, judge, worker, results, errors) -> None:
                     results[name] = ("error", f"cell {i}: the test cell is empty")
                 continue
             else:
-                status, message = worker.run(source)
+                status, message = worker.collect(submitted.pop(i)) if i in submitted else worker.run(source)
                 if name is not None:
                     results[name] = (status, "passed" if status == "ok" else f"cell {i}: {message}")
                 elif status != "ok":

@@ -21,7 +21,6 @@ import builtins
 import io
 import json
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -44,6 +43,10 @@ START = 60.0  # seconds to start the kernel and isolate it
 
 class KernelDied(RuntimeError):
     """The kernel is gone (it ended itself, ran out of memory, or was stopped after a timeout)."""
+
+
+class IsolationError(RuntimeError):
+    """The kernel cannot run in the isolation this machine allows (the instructor's setup, not the submission)."""
 
 
 class CallTimeout(RuntimeError):
@@ -95,12 +98,17 @@ class Worker:
     """One kernel process.  ``with Worker(...) as w: w.run(source); w.get(name); w.call(target, args, kw)``."""
 
     def __init__(self, *, timeout: float, deadline: float, memory_mb: int | None, secrets: list[str],
-                 submission: Path):
+                 submission: Path, isolation: str = "auto"):
+        if isolation not in ("auto", "unprivileged", "same-user"):
+            raise ValueError(f"isolation must be 'auto', 'unprivileged' or 'same-user', got {isolation!r}")
         self.timeout, self.deadline, self.memory_mb, self.secrets = timeout, deadline, memory_mb, secrets
+        self.isolation = isolation
         self.submission = submission
         self.dead: str | None = None
         self.hello: dict = {}
         self._rid = 0
+        self._sent: dict[int, float] = {}  # request id of a submitted cell -> when it was sent
+        self._collected = 0.0  # when the last cell result was collected
         self._callbacks: dict[int, object] = {}
         self._tmp = None
 
@@ -117,7 +125,7 @@ class Worker:
             os.chown(work / self.submission.name, NOBODY, NOBODY)
         config = {"work": str(work), "root": str(root), "readable": _readable_paths(),
                   "secrets": sorted(set(self.secrets) | {str(Path(__file__).parent)}),
-                  "memory_mb": self.memory_mb, "cpu_seconds": int(max(1, self.deadline - time.monotonic())) + 60}
+                  "isolation": self.isolation, "memory_mb": self.memory_mb, "cpu_seconds": int(max(1, self.deadline - time.monotonic())) + 60}
         to_kernel, self._out = os.pipe()
         self._in, from_kernel = os.pipe()
         env = {k: v for k, v in os.environ.items()
@@ -142,6 +150,9 @@ class Worker:
             self._stop(f"the kernel did not start ({type(e).__name__}: {e})")
         if not isinstance(self.hello, dict) or self.hello.get("mode") not in ("sandbox", "unprivileged", "same-user"):
             self._stop("the kernel did not report its isolation mode")
+        if self.hello.get("fatal"):
+            self.__exit__()
+            raise IsolationError(f"cannot start the kernel in {self.mode} mode: {self.hello['fatal']}")
         return self
 
     def __exit__(self, *exc):
@@ -256,8 +267,22 @@ class Worker:
 
     def run(self, source: str) -> tuple[str, str]:
         """Run one cell: ``("ok", "")`` or ``("error", "Name: message")``; raises on timeout or death."""
-        started = time.monotonic()
-        header, _ = self._answer(self._send(("run", source)), started)
+        return self.collect(self.submit(source))
+
+    def submit(self, source: str) -> int:
+        """Send a cell to run without waiting (``collect`` its result, in order); the request id."""
+        rid = self._send(("run", source))
+        self._sent[rid] = time.monotonic()
+        return rid
+
+    def collect(self, rid: int) -> tuple[str, str]:
+        """The result of a submitted cell.  Its time limit counts from when the previous result was
+        collected (or from sending it, if later): a cell never pays for the one before it."""
+        started = max(self._sent.pop(rid), self._collected)
+        try:
+            header, _ = self._answer(rid, started)
+        finally:
+            self._collected = time.monotonic()
         if header.get("status") == "ok":
             return "ok", ""
         return "error", f"{header.get('ename', 'Error')}: {header.get('evalue', '')}"
@@ -297,15 +322,10 @@ def _write_back(originals: list, after) -> None:
             original.set_state(new.get_state())
         elif (isinstance(original, torch.Tensor) and isinstance(new, torch.Tensor)
               and new.shape == original.shape and new.dtype == original.dtype):
-            same = original.detach().cpu().contiguous().view(torch.uint8).equal(new.contiguous().view(torch.uint8)) \
-                if original.numel() else True
+            def raw(t):  # bitwise, so NaN == NaN
+                return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+            same = raw(original).equal(raw(new)) if original.numel() else True
             if not same:
                 with torch.no_grad():
                     original.copy_(new)
 
-
-def nobody_exists() -> bool:
-    try:
-        return pwd.getpwuid(NOBODY) is not None
-    except KeyError:
-        return False

@@ -17,12 +17,15 @@ before anything else); torch and numpy are imported when a tensor is met.
 """
 from __future__ import annotations
 
+import collections
+import dataclasses
 import json
 import math
 import os
 import select
 import struct
 import time
+import types
 
 MAX_FRAME = 512 * 2**20  # bytes of one kernel -> grader message
 MAX_DEPTH = 32  # nesting of lists / dicts
@@ -87,6 +90,18 @@ def read_frame(fd: int, limit: int = MAX_FRAME, deadline: float | None = None) -
 
 # --- values: kernel -> grader -------------------------------------------------------------------------
 
+class Record(types.SimpleNamespace):
+    """A dataclass instance of the kernel, received as its fields (attribute access, no methods)."""
+
+    def __init__(self, type_name: str, fields: dict):
+        super().__init__(**fields)
+        object.__setattr__(self, "_type_name", type_name)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "_type_name")
+        return f"{self._type_name}({fields})"
+
+
 class Handle:
     """A callable that stays in the kernel: the grader calls it through the channel (see ``remote``)."""
 
@@ -114,6 +129,11 @@ def encode(value, handles=None) -> tuple[object, list[bytes]]:
             return {"float": repr(v)}  # nan and inf included
         if isinstance(v, complex):
             return {"complex": [repr(v.real), repr(v.imag)]}
+        if isinstance(v, tuple) and isinstance(getattr(v, "_fields", None), tuple):  # a namedtuple
+            return {"namedtuple": [[f, enc(x, depth + 1)] for f, x in zip(v._fields, v)], "type": type(v).__name__}
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {"record": [[f.name, enc(getattr(v, f.name), depth + 1)] for f in dataclasses.fields(v)],
+                    "type": type(v).__qualname__}
         if isinstance(v, (list, tuple)):
             return {"list" if isinstance(v, list) else "tuple": [enc(x, depth + 1) for x in v]}
         if isinstance(v, dict):
@@ -123,7 +143,7 @@ def encode(value, handles=None) -> tuple[object, list[bytes]]:
             import torch
             if isinstance(v, torch.Tensor):
                 t = v.detach().cpu().contiguous()
-                buffers.append(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+                buffers.append(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
                 return {"tensor": str(t.dtype).removeprefix("torch."), "shape": list(t.shape), "buffer": len(buffers) - 1}
             if isinstance(v, torch.Generator):
                 return {"generator": enc(v.get_state(), depth + 1)}
@@ -195,6 +215,18 @@ def decode(tree, buffers: list[bytes], make_handle=None):
                     k, x = pair
                     out[dec(k, depth + 1)] = dec(x, depth + 1)
                 return out
+            if ("record" in v or "namedtuple" in v) and len(v) == 2 and isinstance(v["type"], str):
+                kind = "record" if "record" in v else "namedtuple"
+                fields = {}
+                for pair in v[kind]:
+                    name, x = pair
+                    if not (isinstance(name, str) and name.isidentifier() and not name.startswith("_")):
+                        raise WireError(f"bad field name {str(name)[:40]!r}")
+                    fields[name] = dec(x, depth + 1)
+                type_name = v["type"][:100] if v["type"].replace(".", "").isidentifier() else "Record"
+                if kind == "record":
+                    return Record(type_name, fields)
+                return collections.namedtuple(type_name.split(".")[-1], list(fields))(**fields)
             if "tensor" in v and len(v) == 3:
                 return array(v["tensor"], v["shape"], v["buffer"], True)
             if "ndarray" in v and len(v) == 3:

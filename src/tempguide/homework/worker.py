@@ -151,7 +151,11 @@ class Server:
         return Unpickler(io.BytesIO(data)).load()
 
     def serve(self):
+        if not hello.get("fatal"):
+            self.get_shell()  # IPython starts before the first cell's time limit does
         self.send({"hello": hello, "pid": os.getpid()})
+        if hello.get("fatal"):
+            return
         while True:
             try:
                 header, buffers = wire.read_frame(READ_FD, limit=2**40)
