@@ -195,3 +195,25 @@ def test_prompt_ngram_excess_by_hand():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         lm.generate_guided_lm(_model(), PROMPT, 2, **kwargs)
+
+
+def test_guided_lm_refuses_float_out_of_range_ids_and_bad_context():
+    """Like ``lm.generate``: ids are never truncated or wrapped silently (issue 16)."""
+    from tempguide.mvae.lm import generate_guided_lm
+
+    class Uniform:
+        vocab_size = 5
+
+        def __call__(self, ids):
+            return torch.zeros(ids.shape[0], ids.shape[1], 5)
+
+    model = Uniform()
+    assert generate_guided_lm(model, torch.tensor([[1, 2]]), 2, w=2.0).shape == (1, 4)
+    with pytest.raises(ValueError, match="prompt must be an integer tensor"):
+        generate_guided_lm(model, torch.tensor([1.0, 2.7]), 2)
+    with pytest.raises(ValueError, match=r"prompt must hold token ids in \[0, 5\), got range \[1, 5\]"):
+        generate_guided_lm(model, torch.tensor([1, 5]), 2)
+    with pytest.raises(ValueError, match="null_prefix must hold token ids"):
+        generate_guided_lm(model, torch.tensor([1, 2]), 2, null_prefix=torch.tensor([-1]))
+    with pytest.raises(ValueError, match="context must be None or an int >= 1"):
+        generate_guided_lm(model, torch.tensor([1, 2]), 2, context=0)

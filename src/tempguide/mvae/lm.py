@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..guidance._checks import check_weight
-from ..lm.sample import sample_next
+from ..lm.sample import _vocab_size, check_ids, sample_next
 from ..metrics.text import token_log_probs
 
 RULES = ("cfg", "seed", "contrastive")
@@ -108,8 +108,13 @@ def generate_guided_lm(model, prompt: torch.Tensor, max_new_tokens: int, *, w=1.
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
     if prompt.dim() not in (1, 2) or prompt.shape[-1] < 1:
         raise ValueError(f"prompt must have shape (T,) or (B, T) with T >= 1, got {tuple(prompt.shape)}")
-    ids = prompt.long().reshape(-1, prompt.shape[-1])                      # (B, T)
+    if context is not None and (isinstance(context, bool) or not isinstance(context, int) or context < 1):
+        raise ValueError(f"context must be None or an int >= 1 (tokens fed to the model), got {context!r}")
+    V = _vocab_size(model)
+    ids = check_ids(prompt, "prompt", V).long().reshape(-1, prompt.shape[-1])   # (B, T)
     B, T = ids.shape
+    if null_prefix is not None:
+        check_ids(null_prefix, "null_prefix", _vocab_size(model_null or model))
     null = ids[:, -1:] if null_prefix is None else null_prefix.long().to(ids.device).reshape(-1, null_prefix.shape[-1])
     null = null.expand(B, -1) if null.shape[0] == 1 else null
     if null.shape[0] != B or null.shape[1] < 1:
