@@ -13,6 +13,11 @@ is one loop in its own module:
 - ``gaussian``     closed forms of every sampler on one Gaussian
 - ``schedules``    t ↔ σ ↔ ᾱ, DDPM's schedule, geometric and Karras grids
 - ``score_matching``  the training objectives (implicit, sliced, denoising, DDPM)
+
+Errors (every sampler of the library, flow and guidance included): a bad argument
+(a non-finite start or time grid) is a ``ValueError`` naming it; a state that
+becomes NaN or ±inf during the loop is a ``FloatingPointError`` with the step
+index and the noise level (``_checks.finite_step``), never a silent NaN result.
 """
 from .adapters import denoiser_from_eps, denoiser_from_score, eps_from_denoiser, score_from_denoiser
 from .ddpm import sample_ddim, sample_ddpm
