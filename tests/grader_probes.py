@@ -594,30 +594,36 @@ def build_no_source(tmp_path: Path, target: Target = Target()) -> dict:
 
 
 def build_print_flood(tmp_path: Path, target: Target = Target()) -> dict:
-    """The solution whose ``top_p_filter`` prints 10 kB lines forever (exercise 2), ``--timeout 20``."""
+    """The solution whose ``top_p_filter`` prints 10 kB lines forever (exercise 2), ``--timeout 10``."""
     nb = load(target, SOLUTION)
     nb.cells[cell_of(nb, "top_p_filter")].source = ('def top_p_filter(logits, top_p):\n'
                                                     '    while True:\n        print("x" * 10000)')
     nb.cells[cell_of(nb, "ex2_top_p") - 1].source = "# (instant feedback skipped: it would flood too)"
-    return spec(write(nb, tmp_path))
+    return {"notebook": write(nb, tmp_path), "args": ["--timeout", "10"]}
+
+
+RSS_LIMIT_MB = 1200
 
 
 def check_print_flood(o: Outcome) -> str | None:
     problem = _check_exercise_zero("ex2_top_p")(o)
     if problem:
         return problem
-    if o.grader_rss_mb >= 500:  # the kernel's own memory is the sandbox's limit, not this check's
-        return f"grader peak RSS {o.grader_rss_mb:.0f} MB >= 500 MB"
+    # An honest grading of hw1 peaks near 720 MB (torch and the solution's own run in the grader);
+    # the old grader kept every printed line and passed 1.8 GB within 30 s.  The kernel's memory is
+    # the sandbox's limit, not this check's.
+    if o.grader_rss_mb >= RSS_LIMIT_MB:
+        return f"grader peak RSS {o.grader_rss_mb:.0f} MB >= {RSS_LIMIT_MB} MB"
     if len(o.stdout) + len(o.output or "") > 1_000_000:
         return f"report of {len(o.stdout)} characters"
     return None
 
 
-TOTAL_CELLS, TOTAL_SLEEP, TOTAL_TIMEOUT, TOTAL_LIMIT = 8, 7.5, 8, 30
+TOTAL_CELLS, TOTAL_SLEEP, TOTAL_TIMEOUT, TOTAL_LIMIT = 6, 3.5, 4, 15
 
 
 def build_total_time(tmp_path: Path, target: Target = Target()) -> dict:
-    """Eight cells sleeping 7.5 s each (per-cell ``--timeout 8``) against ``--total-timeout 30``."""
+    """Six cells sleeping 3.5 s each (per-cell ``--timeout 4``) against ``--total-timeout 15``."""
     nb = load(target)
     at = after_imports(nb)
     nb.cells[at:at] = [code(f"import time\ntime.sleep({TOTAL_SLEEP})") for _ in range(TOTAL_CELLS)]
@@ -668,7 +674,7 @@ PROBES = {p.name: p for p in [
     Probe("metadata_string", "a test cell whose metadata.nbgrader is a string", build_metadata_string,
           _check_errors_list),
     Probe("no_source", "a code cell without a source key", build_no_source, _check_errors_list),
-    Probe("print_flood", "top_p_filter prints 10 kB lines forever, --timeout 20", build_print_flood,
+    Probe("print_flood", "top_p_filter prints 10 kB lines forever, --timeout 10", build_print_flood,
           check_print_flood),
     Probe("total_time", f"{TOTAL_CELLS} cells sleeping {TOTAL_SLEEP} s, --timeout {TOTAL_TIMEOUT} "
           f"--total-timeout {TOTAL_LIMIT}", build_total_time, check_total_time, wall_limit=120.0),

@@ -283,6 +283,9 @@ class Worker:
             header, _ = self._answer(rid, started)
         finally:
             self._collected = time.monotonic()
+        if header.get("status") == "exit":
+            self._stop("the code called exit(), which ends the kernel (as in Jupyter)")
+            raise KernelDied(self.dead)
         if header.get("status") == "ok":
             return "ok", ""
         return "error", f"{header.get('ename', 'Error')}: {header.get('evalue', '')}"
@@ -303,6 +306,9 @@ class Worker:
     def call(self, target: tuple, args: tuple, kwargs: dict):
         started = time.monotonic()
         header, buffers = self._answer(self._send(("call", target, args, kwargs)), started)
+        if header.get("status") == "exit":
+            self._stop("the code called exit(), which ends the kernel (as in Jupyter)")
+            raise KernelDied(self.dead)
         if header.get("status") != "ok":
             raise _exception(header.get("ename", "Error"), header.get("evalue", ""))
         value = self._decode(header.get("value"), buffers[:header.get("after_offset", len(buffers))])

@@ -70,15 +70,23 @@ class Server:
             os.environ.setdefault("MPLBACKEND", "Agg")
             from IPython.core.interactiveshell import InteractiveShell
             from traitlets.config import Config
+            class Shell(InteractiveShell):
+                def ask_exit(self):  # exit() / quit(), as ipykernel's shell
+                    self.exit_now = True
+
             config = Config()
             config.HistoryManager.enabled = False
-            self.shell = InteractiveShell.instance(config=config)
+            self.shell = Shell.instance(config=config)
         return self.shell
 
     # --- requests ------------------------------------------------------------------------------
     def run(self, rid, source: str):
-        result = self.get_shell().run_cell(source, store_history=True)
+        shell = self.get_shell()
+        result = shell.run_cell(source, store_history=True)
         error = result.error_before_exec or result.error_in_exec
+        if shell.exit_now:  # exit() or quit(): in Jupyter this ends the kernel, so it does here
+            self.send({"id": rid, "status": "exit"})
+            os._exit(0)
         if error is None:
             self.send({"id": rid, "status": "ok"})
         else:
@@ -119,6 +127,9 @@ class Server:
         except BaseException as e:  # noqa: BLE001 - everything the submission raises is reported, KeyboardInterrupt included
             self.error(rid, e)
             return
+        if self.shell.exit_now:
+            self.send({"id": rid, "status": "exit"})
+            os._exit(0)
         leaves = wire.mutable_leaves(args, kwargs)
         self.reply_value(rid, value, after=leaves)
 
