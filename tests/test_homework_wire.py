@@ -192,3 +192,19 @@ def test_student_names_are_the_names_bound_by_statements_with_a_solution_region(
 def test_read_names_sees_names_inside_functions_lambdas_and_comprehensions():
     source = "assert all(kl[b] > 0 for b in betas)\ng = lambda z: D(z) + c\ndef h():\n    return greedy\nq = 1"
     assert read_names(source) == {"all", "kl", "b", "betas", "D", "z", "c", "greedy"}
+
+
+def test_a_module_imported_in_a_solution_region_is_the_graders_own(tmp_path):
+    """A region's ``import numpy as np`` makes ``np`` a student name; it cannot cross the wire, so the judge keeps its own."""
+    import nbformat
+    from nbformat.v4 import new_notebook as nb_
+    from tempguide.homework import grade
+    solution = nb_(cells=[
+        new_code_cell("### BEGIN SOLUTION\nimport math as m\nvalue = m.sqrt(16.0)\n### END SOLUTION"),
+        new_code_cell("assert m.isclose(value, 4.0)", metadata={"nbgrader": {
+            "grade": True, "solution": False, "grade_id": "ex", "points": 1}}),
+    ], metadata={"tempguide": {"assignment": "mod"}})
+    (tmp_path / "key").mkdir()
+    nbformat.write(solution, tmp_path / "key" / "mod.ipynb")
+    nbformat.write(solution, tmp_path / "mod.ipynb")
+    assert grade(tmp_path / "mod.ipynb", hidden=True, solutions=tmp_path / "key", timeout=30)["score"] == 1

@@ -22,6 +22,7 @@ import contextlib
 import io
 import os
 import sys
+import types
 import warnings
 
 from IPython.core.inputtransformer2 import TransformerManager
@@ -135,5 +136,9 @@ class Judge:
                 scope[name] = worker.get(name)
             except NameError:
                 pass  # the test fails with NameError when it reads it
+            except TypeError:  # not data: a module a solution region imported is the grader's own module
+                if not isinstance(self.namespace.get(name), types.ModuleType):
+                    raise
+                scope[name] = self.namespace[name]
         with quiet():
             exec(compile(source, f"<test {grade_id}>", "exec"), scope)
