@@ -236,3 +236,33 @@ def test_lambdas_travel_by_value_and_keep_autograd(submission):
         k = 3.0
         assert torch.allclose(w.get("grad_of")(lambda x: k * x ** 2, torch.tensor([1.0, 2.0])),
                               torch.tensor([6.0, 12.0]))
+
+
+def test_a_test_that_catches_exception_cannot_swallow_a_timeout(tmp_path):
+    """Timeouts and dead kernels are not ``Exception``s: a check looping over cases stops at the first."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from tempguide.homework import grade
+
+    def graded(source):
+        return new_code_cell(source, metadata={"nbgrader": {"grade": True, "solution": False,
+                                                            "grade_id": "ex", "points": 1}})
+
+    key = new_notebook(cells=[
+        new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"),
+        graded("ok = 0\nfor _ in range(20):\n    try:\n        ok += f()\n    except Exception:\n        pass\n"
+               "assert ok == 20"),
+        new_code_cell("def g():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION"),
+        graded("assert g() == 2").copy(),
+    ], metadata={"tempguide": {"assignment": "loop"}})
+    key.cells[3].metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "ex2", "points": 1}
+    (tmp_path / "key").mkdir()
+    nbformat.write(key, tmp_path / "key" / "loop.ipynb")
+    key.cells[0].source = "def f():\n    while True:\n        pass"
+    nbformat.write(key, tmp_path / "loop.ipynb")
+    start = time.monotonic()
+    result = grade(tmp_path / "loop.ipynb", hidden=True, solutions=tmp_path / "key", timeout=2)
+    assert time.monotonic() - start < 30  # not 20 timeouts of 2 s each plus interrupts
+    ex, ex2 = result["exercises"]
+    assert ex["score"] == 0 and "2 s limit" in ex["message"]
+    assert ex2["score"] == 1, ex2  # the kernel was interrupted, not lost

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -194,8 +195,10 @@ def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None
     deadline = time.monotonic() + total_timeout
     results: dict[str, tuple[str, str]] = {}  # grade_id -> (status, message)
     mode, notes = "not run", []
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, total_timeout + 2 * 5.0 + 30)  # a last resort behind the deadline
+    alarm = threading.current_thread() is threading.main_thread()  # a last resort behind the deadline
+    if alarm:
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, total_timeout + 2 * 5.0 + 30)
     try:
         with Worker(timeout=timeout, deadline=deadline, memory_mb=memory_mb, secrets=secrets,
                     submission=path, isolation=isolation) as worker:
@@ -204,8 +207,9 @@ def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None
     except _Deadline:
         errors.append(f"the total time limit of {total_timeout:g} s was reached")
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
     if judge is not None:
         errors += judge.errors
     return report(_score(cells, expected, results), errors, mode, notes)

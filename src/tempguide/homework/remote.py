@@ -41,7 +41,12 @@ GRACE = 5.0  # seconds a kernel gets to answer an interrupt
 START = 60.0  # seconds to start the kernel and isolate it
 
 
-class KernelDied(RuntimeError):
+class GradingStop(BaseException):
+    """Not an ``Exception``: a test or check that catches ``Exception`` around a student call cannot
+    swallow a timeout or a dead kernel and go on calling it."""
+
+
+class KernelDied(GradingStop):
     """The kernel is gone (it ended itself, ran out of memory, or was stopped after a timeout)."""
 
 
@@ -49,7 +54,7 @@ class IsolationError(RuntimeError):
     """The kernel cannot run in the isolation this machine allows (the instructor's setup, not the submission)."""
 
 
-class CallTimeout(RuntimeError):
+class CallTimeout(GradingStop):
     """A request took longer than its time limit (the kernel was interrupted)."""
 
 
@@ -320,9 +325,9 @@ class Worker:
 
 def _write_back(originals: list, after) -> None:
     """Apply the submission's in-place changes to the caller's tensors and generators."""
-    import torch
-    if not isinstance(after, list) or len(after) != len(originals):
+    if not originals or not isinstance(after, list) or len(after) != len(originals):
         return
+    import torch
     for original, new in zip(originals, after):
         if isinstance(original, torch.Generator) and isinstance(new, torch.Generator):
             original.set_state(new.get_state())

@@ -24,6 +24,7 @@ import math
 import os
 import select
 import struct
+import sys
 import time
 import types
 
@@ -260,7 +261,9 @@ def mutable_leaves(args, kwargs) -> list:
     Both ends walk their own copy the same way, so the kernel can send back their
     values after a call and the grader can apply in-place changes to its originals.
     """
-    import torch
+    torch = sys.modules.get("torch")
+    if torch is None:  # nothing was unpickled into a tensor, and importing torch here would cost seconds
+        return []
     out = []
 
     def walk(v, depth):
