@@ -22,7 +22,8 @@ Writes book/results/glide.{json,md}.
 
 The seed's claim (GLIDE, Nichol et al. 2022, via McAllester's lecture): "the
 classifier-free model taking raw text as input is superior to the CLIP-guided model".
-``mnist_uncond`` had 2,500 training steps, ``mnist_text_cond`` 1,000 (the budget of this chapter).
+The training steps of ``mnist_uncond`` and ``mnist_text_cond`` are read from the manifest into the
+table's meta ("training_steps"), so the table says which models it measured.
 """
 from __future__ import annotations
 
@@ -70,11 +71,14 @@ def main(argv=None):
     clip, noisy_clip = pretrained.load("clip", device="cpu"), pretrained.load("clip_noisy", device="cpu")
     k = glide.frequent_captions().repeat_interleave(args.n)                       # (10·n,) caption indices
     reference = real_reference(judge, min(len(k), 500), generator=torch.Generator().manual_seed(0))
-    meta = {"command": f"OMP_NUM_THREADS=1 python benchmarks/bench_glide.py --n {args.n} --steps {args.steps}",
+    command = (f"OMP_NUM_THREADS=1 python benchmarks/bench_glide.py --n {args.n} --steps {args.steps} "
+               f"--gammas {' '.join(f'{g:g}' for g in args.gammas)} --ws {' '.join(f'{w:g}' for w in args.ws)} "
+               f"--seed {args.seed}")
+    meta = {"command": command,
             "captions": [all_captions()[i] for i in glide.frequent_captions().tolist()], "n_per_caption": args.n,
             "ddpm_steps": args.steps, "seed": args.seed, "date": datetime.date.today().isoformat(),
             "claim": CLAIM, "judges": "digit: mnist_classifier; size, thickness, slant: tempguide.captions",
-            "caveat": "mnist_uncond trained 2,500 steps, mnist_text_cond 1,000 steps (same UNet size)"}
+            "training_steps": {name: pretrained.info(name)["steps"] for name in ("mnist_uncond", "mnist_text_cond")}}
     rows = []
     null = lambda x, t, E=None: text_net(x, t, None)  # noqa: E731  mnist_text_cond's ∅ branch, as an unconditional net
     settings = [("unguided mnist_uncond", 0.0, lambda: (lambda x, t, labels=None: uncond(x, t)))]

@@ -71,11 +71,15 @@ def main(argv=None):
     reference = real_reference(judge, min(len(k), 500), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         text = clip.encode_text(all_captions())[k]                            # C_T of each sample's caption
-    meta = {"command": f"OMP_NUM_THREADS=1 python benchmarks/bench_unclip.py --n {args.n} --steps {args.steps}",
+    command = (f"OMP_NUM_THREADS=1 python benchmarks/bench_unclip.py --n {args.n} --steps {args.steps} "
+               f"--ws {' '.join(f'{w:g}' for w in args.ws)} --text-ws {' '.join(f'{w:g}' for w in args.text_ws)} "
+               f"--sources {args.sources} --seed {args.seed}")
+    meta = {"command": command,
             "captions": [all_captions()[i] for i in glide.frequent_captions().tolist()], "n_per_caption": args.n,
             "ddpm_steps": args.steps, "seed": args.seed, "date": datetime.date.today().isoformat(), "claim": CLAIM,
             "judges": "digit: mnist_classifier; size, thickness, slant: tempguide.captions",
-            "models": "unclip_prior (linear-Gaussian), unclip_decoder and mnist_text_cond (same UNet, 1,000 steps)"}
+            "models": "unclip_prior (linear-Gaussian), unclip_decoder and mnist_text_cond (same UNet)",
+            "training_steps": {name: pretrained.info(name)["steps"] for name in ("unclip_decoder", "mnist_text_cond")}}
     rows = []
     for w in args.ws:
         g = torch.Generator().manual_seed(args.seed)
