@@ -36,7 +36,7 @@ CLIP_CONFIG = ClipConfig()
 CLIP_STEPS = 800
 NOISY_CLIP_CONFIG = ClipConfig(noise_aware=True)
 NOISY_CLIP_STEPS = 800
-UNET_STEPS = 1000  # ~10 min of one loaded core; fewer than mnist_cond's 2,500 (book: "GLIDE")
+UNET_STEPS = 2500  # as mnist_cond (same UNet family); ~35 min of one loaded core (book: "GLIDE")
 TEXT_COND_CONFIG = AttributeUNetConfig(null_flag=True, cond_dim=CLIP_CONFIG.embed_dim, attribute="clip_text")
 DECODER_CONFIG = AttributeUNetConfig(null_flag=True, cond_dim=CLIP_CONFIG.embed_dim, attribute="clip_image")
 PRIOR_CONFIG = GaussianPriorConfig(embed_dim=CLIP_CONFIG.embed_dim)
