@@ -207,4 +207,8 @@ def test_a_module_imported_in_a_solution_region_is_the_graders_own(tmp_path):
     (tmp_path / "key").mkdir()
     nbformat.write(solution, tmp_path / "key" / "mod.ipynb")
     nbformat.write(solution, tmp_path / "mod.ipynb")
+    environment = dict(os.environ)
     assert grade(tmp_path / "mod.ipynb", hidden=True, solutions=tmp_path / "key", timeout=30)["score"] == 1
+    # Grading in-process leaves the environment alone: an MPLBACKEND=Agg left behind once reached every
+    # notebook kernel started later by the same test session (their figures vanished).
+    assert dict(os.environ) == environment

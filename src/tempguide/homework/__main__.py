@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--memory-mb must be 0 (no limit) or >= 256, got {args.memory_mb}")
     if (args.solution or args.solutions) and not args.hidden:
         parser.error("--solution/--solutions only make sense with --hidden")
+    os.environ.setdefault("MPLBACKEND", "Agg")  # this process only: the solution's plt.show() draws nothing
     stdout = _private_stdout()
     try:
         result = grade(args.notebook, hidden=args.hidden, solution=args.solution, solutions=args.solutions,

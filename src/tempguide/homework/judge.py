@@ -20,7 +20,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
-import os
 import sys
 import types
 import warnings
@@ -100,7 +99,6 @@ class Judge:
     """``advance(grade_id)`` runs the solution up to that test; ``evaluate(grade_id, worker)`` judges it."""
 
     def __init__(self, solution):
-        os.environ.setdefault("MPLBACKEND", "Agg")
         self.students = student_names(solution)
         self.cells = []  # (index, python source, grade_id or None)
         for i, cell in enumerate(solution.cells):
