@@ -100,6 +100,10 @@ def _build_root(root: str, work: str, readable: list[str], secrets: list[str]) -
     """The private root file system at ``root`` (see module docstring)."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks to the host
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
+    # A fresh /tmp and /dev first: a checkout or a venv under /tmp is then bound on top of them.
+    for name, mode, size in (("tmp", "1777", "256m"), ("dev", "755", "64k")):
+        os.makedirs(f"{root}/{name}", exist_ok=True)
+        _mount("tmpfs", f"{root}/{name}", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode}")
     bound: list[str] = []
     for path in sorted({os.path.realpath(p) for p in readable if os.path.exists(p)} |
                        {p for p in SYSTEM_DIRS if os.path.lexists(p)}, key=len):
@@ -112,9 +116,6 @@ def _build_root(root: str, work: str, readable: list[str], secrets: list[str]) -
     for secret in {os.path.realpath(s) for s in secrets}:
         if _inside(secret, bound):
             _hide(root + secret)
-    for name, mode, size in (("tmp", "1777", "256m"), ("dev", "755", "64k")):
-        os.makedirs(f"{root}/{name}", exist_ok=True)
-        _mount("tmpfs", f"{root}/{name}", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode}")
     for device in DEVICES:
         open(f"{root}/dev/{device}", "w").close()
         _mount(f"/dev/{device}", f"{root}/dev/{device}", None, MS_BIND)
