@@ -266,3 +266,18 @@ def test_a_test_that_catches_exception_cannot_swallow_a_timeout(tmp_path):
     ex, ex2 = result["exercises"]
     assert ex["score"] == 0 and "2 s limit" in ex["message"]
     assert ex2["score"] == 1, ex2  # the kernel was interrupted, not lost
+
+
+@root_only
+def test_packages_under_tmp_stay_importable_in_the_sandbox(submission, tmp_path, monkeypatch):
+    """The sandbox's fresh /tmp must not hide a checkout or venv under /tmp (a clean-clone CI)."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "module_under_tmp.py").write_text("ANSWER = 42\n")
+    assert str(lib).startswith("/tmp/")
+    monkeypatch.setenv("PYTHONPATH", str(lib))
+    monkeypatch.syspath_prepend(str(lib))
+    with worker(submission) as w:
+        assert w.mode == "sandbox"
+        assert w.run("import module_under_tmp\nanswer = module_under_tmp.ANSWER") == ("ok", "")
+        assert w.get("answer") == 42
