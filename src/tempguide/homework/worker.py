@@ -26,6 +26,7 @@ READ_FD, WRITE_FD, CONFIG = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.a
 # Interruptible whatever the grader inherited: a grader started in the background by a shell has
 # SIGINT ignored, and Python keeps an ignored SIGINT ignored, so timeouts could not interrupt.
 signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]  # the grader's folder is not importable
 import importlib.util  # noqa: E402
