@@ -31,7 +31,7 @@ import nbformat
 from .cells import is_graded_cell, graded_cells, nbgrader, validate_solution
 from .judge import Judge
 from .markers import solution_source, student_source
-from .remote import CallTimeout, KernelDied, TotalTimeout, Worker
+from .remote import GRACE, CallTimeout, KernelDied, TotalTimeout, Worker
 
 MAX_MESSAGE = 600  # characters of a message kept in the report
 ASSIGNMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -198,7 +198,7 @@ def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None
     alarm = threading.current_thread() is threading.main_thread()  # a last resort behind the deadline
     if alarm:
         previous = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, total_timeout + 2 * 5.0 + 30)
+        signal.setitimer(signal.ITIMER_REAL, total_timeout + 2 * GRACE + 30)
     try:
         with Worker(timeout=timeout, deadline=deadline, memory_mb=memory_mb, secrets=secrets,
                     submission=path, isolation=isolation) as worker:

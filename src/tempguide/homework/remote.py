@@ -37,7 +37,7 @@ from .sandbox import NOBODY, PR_SET_PDEATHSIG, prctl
 
 GRADER_SIDE = "GRADER_SIDE"
 WORKER = Path(__file__).with_name("worker.py")
-GRACE = 5.0  # seconds a kernel gets to answer an interrupt
+GRACE = 15.0  # seconds a kernel gets to answer an interrupt (generous: a loaded machine is slow to switch)
 START = 60.0  # seconds to start the kernel and isolate it
 
 
