@@ -98,9 +98,14 @@ def assignment_name(metadata: dict, path: Path, errors: list[str]) -> str:
 def find_solution(submission: str | Path, solutions: str | Path | None = None) -> Path:
     """The solution notebook for ``submission``: ``<solutions>/<assignment id>.ipynb`` (then ``<file stem>.ipynb``)."""
     submission = Path(submission)
-    folder = Path(solutions) if solutions is not None else default_solutions_dir()
     _, metadata, _ = read_submission(submission) if submission.is_file() else ([], {}, [])
-    names = dict.fromkeys([assignment_name(metadata, submission, []), submission.stem])
+    return _solution_of(metadata, submission, solutions, [])
+
+
+def _solution_of(metadata: dict, submission: Path, solutions, errors: list[str]) -> Path:
+    """``find_solution`` on an already-read submission; a bad assignment id is added to ``errors``."""
+    folder = Path(solutions) if solutions is not None else default_solutions_dir()
+    names = dict.fromkeys([assignment_name(metadata, submission, errors), submission.stem])
     for name in names:
         candidate = folder / f"{name}.ipynb"
         if candidate.is_file() and candidate.resolve().parent == folder.resolve():
@@ -177,14 +182,7 @@ def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None
     secrets = [str(path.resolve().parent)]
     if hidden:
         folder = Path(solutions) if solutions is not None else default_solutions_dir()
-        if solution is None:
-            name = assignment_name(metadata, path, errors)
-            candidates = [folder / f"{n}.ipynb" for n in dict.fromkeys([name, path.stem])]
-            solution = next((c for c in candidates if c.is_file()), None)
-            if solution is None:
-                raise FileNotFoundError(f"no solution notebook {' or '.join(c.name for c in candidates)} in "
-                                        f"{folder} (hidden tests come from it; pass the folder with --solutions)")
-        solution = Path(solution)
+        solution = Path(solution) if solution is not None else _solution_of(metadata, path, folder, errors)
         secrets += [str(folder.resolve()), str(default_solutions_dir().resolve()), str(solution.resolve())]
         key = nbformat.read(solution, as_version=4)
         expected = _exercises(key)
@@ -276,7 +274,10 @@ def _run_cells(cells, expected, judge, worker, results, errors) -> None:
             return
         except CallTimeout as e:
             message = f"cell {i}: {e}"
-            (results.__setitem__(name, ("error", message)) if name is not None else failures.append(message))
+            if name is not None:
+                results[name] = ("error", message)
+            else:
+                failures.append(message)
         except KernelDied as e:
             message = f"cell {i}: {e}"
             if name is not None:

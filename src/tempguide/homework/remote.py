@@ -139,7 +139,7 @@ class Worker:
         env.update(HOME="/tmp", IPYTHONDIR="/tmp/.ipython", MPLCONFIGDIR="/tmp/.matplotlib", MPLBACKEND="Agg",
                    PYTHONDONTWRITEBYTECODE="1")
         if os.geteuid() == 0:
-            env.update(HOME="/tmp", TMPDIR="/tmp")
+            env["TMPDIR"] = "/tmp"
         debug = os.environ.get("TEMPGUIDE_GRADER_DEBUG")
         self.process = subprocess.Popen(
             [sys.executable, str(WORKER), str(to_kernel), str(from_kernel), json.dumps(config)],
