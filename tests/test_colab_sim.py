@@ -131,6 +131,11 @@ def _uninstall_tempguide() -> None:
     assert probe.returncode != 0, "tempguide is still importable in the Colab venv"
 
 
+def _setup_cell_index(nb: nbformat.NotebookNode) -> int:
+    """The setup cell is the first code cell (it follows the title cell in book notebooks)."""
+    return next(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code")
+
+
 def _cache_execution(original: nbformat.NotebookNode, executed: nbformat.NotebookNode,
                      path: Path, seconds: float) -> int:
     """Put the outputs into the book's jupyter-cache, keyed on the committed notebook."""
@@ -143,7 +148,7 @@ def _cache_execution(original: nbformat.NotebookNode, executed: nbformat.Noteboo
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = done.outputs, done.execution_count
     # In the book the setup cell does nothing (no Colab, no install target): show no pip output.
-    merged.cells[0].outputs = []
+    merged.cells[_setup_cell_index(merged)].outputs = []
     for key in ("language_info", "widgets"):
         if key in executed.metadata:
             merged.metadata[key] = executed.metadata[key]
@@ -176,7 +181,7 @@ def test_notebook_runs_alone_in_a_colab_like_venv(path, colab_venv, checkout_whe
     assert Path(probe["tempguide"]).is_relative_to(VENV), (
         f"tempguide came from {probe['tempguide']}, not from the venv's site-packages")
     assert Path(probe["cwd"]).resolve() == folder.resolve()
-    assert executed.cells[0].outputs, "the setup cell installed nothing (TEMPGUIDE_INSTALL_TARGET ignored?)"
+    assert executed.cells[_setup_cell_index(executed)].outputs, "the setup cell installed nothing (TEMPGUIDE_INSTALL_TARGET ignored?)"
 
     for slider, twin in slider_cells(executed):
         images = [o for o in executed.cells[twin].outputs if "image/png" in o.get("data", {})]

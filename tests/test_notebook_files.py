@@ -45,13 +45,28 @@ def test_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=IDS)
-def test_first_cell_is_the_colab_setup_cell(path):
+def test_first_code_cell_is_the_colab_setup_cell(path):
+    """The setup cell runs before any other code, so Colab installs the package first."""
     nb = read(path)
-    first = nb.cells[0]
-    assert first.cell_type == "code" and first.source == colab.SETUP_CELL, (
-        f"{path.name}: the first cell must be exactly tempguide.colab.SETUP_CELL"
+    first = next(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code")
+    assert nb.cells[first].source == colab.SETUP_CELL, (
+        f"{path.name}: the first code cell must be exactly tempguide.colab.SETUP_CELL"
     )
     assert nb.metadata.get("kernelspec") == KERNELSPEC, f"{path.name}: kernelspec"
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_book_notebook_opens_with_its_title_then_the_hidden_setup_cell(path):
+    """Issue 18: the page starts with its title; the setup cell follows, removed from the page."""
+    cells = read(path).cells
+    title, setup = cells[0], cells[1]
+    assert title.cell_type == "markdown" and title.source.startswith("# "), (
+        f"{path.name}: the first cell must be the markdown cell with the '# ' title"
+    )
+    assert setup.source == colab.SETUP_CELL, f"{path.name}: the setup cell must follow the title"
+    assert "remove-cell" in setup.metadata.get("tags", []), (
+        f"{path.name}: tag the setup cell 'remove-cell' so the rendered page hides it"
+    )
 
 
 def test_repository_url_is_written_once():
