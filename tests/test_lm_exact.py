@@ -124,3 +124,66 @@ def test_bad_chain_is_rejected():
         exact.MarkovLM(["a", "b"], [[0.5, 0.6], [1.0, 0.0]], max_len=2)
     with pytest.raises(ValueError, match="max_len"):
         exact.MarkovLM(["a", "b"], [[0.5, 0.5], [1.0, 0.0]], max_len=0)
+
+
+# -- sampling P^β exactly: per-token P^β times the look-ahead factor h_β (book: llm-lookahead) --------------
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 2.0, 7.0])
+def test_lookahead_sampler_law_is_sequence_level_p_beta(lm, beta):
+    """The product of the look-ahead next-token laws is P(y)^β / Z, enumerated independently."""
+    p = exact.sequence_probs(lm)
+    target = [float(pi) ** beta for pi in p]  # P(y)^β by plain floats (0^0 = 1: every sentence counts)
+    Z = sum(target)
+    law = exact.lookahead_distribution(lm, beta)
+    torch.testing.assert_close(law, torch.tensor(target, dtype=torch.float64) / Z, rtol=1e-10, atol=1e-14)
+    # h_β at the start is the normaliser Z_β
+    assert exact.lookahead(lm, beta)[0, lm.end].item() == pytest.approx(Z, rel=1e-12)
+    if beta != 1.0:  # without the look-ahead factor it would be per-token tempering, which is far from it
+        assert exact.kl_divergence(law, exact.per_token_distribution(lm, beta)) > 1e-3
+
+
+def test_lookahead_by_hand():
+    """A chain with max_len = 2: h_β[1, x] = P(e|x)^β + P(x|x)^β·1, h_β[0, e] = P(x|e)^β h_β[1, x]."""
+    lm = exact.MarkovLM(["e", "x"], [[0.0, 1.0], [0.6, 0.4]], max_len=2)
+    beta = 2.0
+    h = exact.lookahead(lm, beta)
+    assert h[1, 1].item() == pytest.approx(0.36 + 0.16)        # "x." or "xx." (the cap then ends it)
+    assert h[0, 0].item() == pytest.approx(0.52)
+    # after "x": stop with 0.36 / 0.52, go on with 0.16 · 1 / 0.52
+    q = exact.lookahead_next_probs(lm, (1,), beta, h)
+    assert q.tolist() == pytest.approx([0.36 / 0.52, 0.16 / 0.52])
+
+
+def test_lookahead_at_beta_one_is_the_model(lm):
+    """At β = 1 every completion mass is 1 and the look-ahead law is P's own next-token law."""
+    assert torch.allclose(exact.lookahead(lm, 1.0), torch.ones(lm.max_len + 1, lm.vocab_size, dtype=torch.float64))
+    for prefix in [(), (1,), (1, 3, 2), (1, 1, 1, 1, 1)]:
+        assert torch.allclose(exact.lookahead_next_probs(lm, prefix, 1.0), lm.next_probs(prefix))
+
+
+def test_sample_sequence_level_frequencies(lm):
+    """8,000 draws at β = 3: every sentence's frequency within 5 binomial standard errors of P^β/Z."""
+    beta, n = 3.0, 8000
+    draws = exact.sample_sequence_level(lm, beta, n, generator=torch.Generator().manual_seed(0))
+    seqs = exact.sequences(lm)
+    exact_law = exact.sequence_level_distribution(lm, beta)
+    counts = torch.zeros(len(seqs), dtype=torch.float64)
+    index = {s: i for i, s in enumerate(seqs)}
+    for s in draws:
+        counts[index[s]] += 1
+    freq = counts / n
+    se = (exact_law * (1 - exact_law) / n).sqrt()
+    assert ((freq - exact_law).abs() <= 5 * se + 1 / n).all()
+    # and per-token tempering's law is rejected by the same draws ("b." is its most visible gap)
+    b_dot = index[(2, 0)]
+    q = exact.per_token_distribution(lm, beta)[b_dot]
+    assert abs(freq[b_dot] - q) > 10 * math.sqrt(q * (1 - q) / n)
+
+
+def test_lookahead_rejects_bad_arguments(lm):
+    with pytest.raises(ValueError, match="beta must be finite"):
+        exact.lookahead(lm, math.inf)
+    with pytest.raises(ValueError, match="beta must be finite"):
+        exact.lookahead(lm, -0.5)
+    with pytest.raises(ValueError, match="n must be an int"):
+        exact.sample_sequence_level(lm, 2.0, -1)

@@ -44,6 +44,20 @@ start token (it is the prompt).  Probabilities are float64 tensors.
 ``entropy(p) -> float``                           −Σ p ln p in nats.
 ``greedy_sequence(lm) -> tuple``                  argmax at every step (β = ∞ per token).
 ``most_probable_sequence(lm) -> tuple``           argmax_y P(y) (β = ∞ for the sequence).
+
+Sampling P^β exactly (book: llm-lookahead; notebook 10)
+-------------------------------------------------------
+``lookahead(lm, beta) -> (max_len + 1, V)``
+    h_β[n, a] = Σ over completions of P^β, from a prefix of length n ending in a
+    (dynamic programming, no enumeration); h_β[0, end] = Z_β = Σ_y P(y)^β.
+``lookahead_next_probs(lm, prefix, beta, h=None) -> (V,)``
+    Q(b | prefix) ∝ P(b | prefix)^β · h_β(state after b): the next-token law whose
+    product over a sequence is exactly P^β(y) = P(y)^β / Z_β.
+``sample_sequence_level(lm, beta, n, generator=None) -> list[tuple]``
+    n sequences drawn from P^β token by token with that law.
+``lookahead_distribution(lm, beta) -> (S,)``
+    the law of that sampler over ``sequences(lm)``, by multiplying its next-token
+    probabilities (equal to ``sequence_level_distribution``; the tests check it).
 """
 from __future__ import annotations
 
@@ -219,3 +233,84 @@ def most_probable_sequence(lm: MarkovLM) -> tuple[int, ...]:
     """argmax_y P(y) by enumeration (β = ∞ for the whole sequence)."""
     seqs = sequences(lm)
     return seqs[int(sequence_probs(lm).argmax())]
+
+
+def _check_finite_beta(beta: float) -> float:
+    if not 0 <= beta < math.inf:
+        raise ValueError(f"beta must be finite and >= 0 (the look-ahead needs P^β as numbers), got {beta!r}")
+    return float(beta)
+
+
+def lookahead(lm: MarkovLM, beta: float) -> torch.Tensor:
+    """The look-ahead factor h_β[n, a] = Σ_{completions c} Π_j P(c_j | ·)^β of a prefix of length n ending in a.
+
+    Why: P^β(y) = Π_i P(y_i | y_<i)^β / Z_β is a product of *unnormalised* per-token factors;
+    normalising each step needs the mass P^β still puts on every continuation, which is h_β.
+    For the Markov toy that mass depends only on the state (last token a, length n), so
+    one backward pass computes it (book: llm-lookahead):
+
+        h_β[max_len, a] = 1                                   (the cap forces the end, 1^β = 1)
+        h_β[n, a] = P(end | a)^β + Σ_{b ≠ end} P(b | a)^β h_β[n + 1, b].
+
+    Powers are taken on the support only (0^β = 0, also at β = 0).  h_β[0, end] = Z_β.
+    """
+    beta = _check_finite_beta(beta)
+    support = lm.transition > 0
+    w = torch.where(support, lm.transition.clamp_min(1e-300) ** beta, torch.zeros((), dtype=torch.float64))  # P(b|a)^β
+    h = torch.ones(lm.max_len + 1, lm.vocab_size, dtype=torch.float64)
+    not_end = torch.ones(lm.vocab_size, dtype=torch.float64)
+    not_end[lm.end] = 0.0
+    for n in range(lm.max_len - 1, -1, -1):
+        # stop now (weight P(end|a)^β, nothing left to add) or go on to state (b, n + 1)
+        h[n] = w[:, lm.end] + w @ (not_end * h[n + 1])
+    return h
+
+
+def lookahead_next_probs(lm: MarkovLM, prefix: tuple[int, ...], beta: float,
+                         h: torch.Tensor | None = None) -> torch.Tensor:
+    """Q(b | prefix) = P(b | prefix)^β h_β(state after b) / h_β(state now): the exact P^β next-token law (V,).
+
+    The state after b is (b, len(prefix) + 1), or "finished" (h = 1) when b is the end token.
+    Compare per-token tempering, which drops the h factor: that is all that separates Q_β from P^β.
+    ``h`` is ``lookahead(lm, beta)``, computed once and reused across calls.
+    """
+    h = lookahead(lm, beta) if h is None else h
+    n = len(prefix)
+    p = lm.next_probs(prefix)
+    w = torch.where(p > 0, p.clamp_min(1e-300) ** beta, torch.zeros((), dtype=torch.float64))
+    after = h[n + 1].clone() if n < lm.max_len else torch.ones(lm.vocab_size, dtype=torch.float64)
+    after[lm.end] = 1.0                       # ending now leaves one (empty) completion
+    q = w * after
+    return q / q.sum()                        # the sum is h_β(state now)
+
+
+def sample_sequence_level(lm: MarkovLM, beta: float, n: int, *,
+                          generator: torch.Generator | None = None) -> list[tuple[int, ...]]:
+    """Draw ``n`` sequences from the sequence-level P^β(y) ∝ P(y)^β, token by token (book: llm-lookahead).
+
+    Each step samples from P(b | prefix)^β · h_β(next state), normalised — per-token
+    tempering times the look-ahead factor of :func:`lookahead`.
+    """
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an int >= 0 (how many sequences), got {n!r}")
+    h = lookahead(lm, beta)
+    out = []
+    for _ in range(n):
+        seq: tuple[int, ...] = ()
+        while not seq or seq[-1] != lm.end:
+            q = lookahead_next_probs(lm, seq, beta, h)
+            seq += (int(torch.multinomial(q, 1, generator=generator)),)
+        out.append(seq)
+    return out
+
+
+def lookahead_distribution(lm: MarkovLM, beta: float) -> torch.Tensor:
+    """The law of :func:`sample_sequence_level` over ``sequences(lm)`` (S,): products of its next-token probabilities."""
+    h = lookahead(lm, beta)
+    probs = []
+    for seq in sequences(lm):
+        q = 1.0
+        for i, y in enumerate(seq):
+            q *= float(lookahead_next_probs(lm, seq[:i], beta, h)[y])
+        probs.append(q)
+    return torch.tensor(probs, dtype=torch.float64)
