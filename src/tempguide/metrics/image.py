@@ -88,7 +88,8 @@ def gaussian_stats(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if feats.dim() != 2 or len(feats) < 2:
         raise ValueError(f"feats must have shape (N, F) with N >= 2, got {tuple(feats.shape)}")
     feats = feats.double()
-    return feats.mean(0), torch.cov(feats.T)
+    dim = feats.shape[1]
+    return feats.mean(0), torch.cov(feats.T).reshape(dim, dim)  # reshape: torch.cov of one variable is 0-d
 
 
 def _sqrt_psd(c: torch.Tensor) -> torch.Tensor:
