@@ -1,14 +1,16 @@
 """Hidden grading pays the solution's points, never the points a submission writes (issue 20).
 
 A student who edits ``points`` in the test cells' metadata must be paid what the
-solution notebook says, exercise by exercise.
+solution notebook says, exercise by exercise.  The scoring functions are also
+tested directly, without a kernel, so that ``make mutation`` can afford them.
 """
 from __future__ import annotations
 
 import nbformat
 
 from tempguide.homework import graded_cells, grade
-from test_homework import HOMEWORK, by_name
+from tempguide.homework.grader import MAX_MESSAGE, _points, _score, read_submission, report
+from test_homework import HOMEWORK, by_name, graded_cell, solution_cell
 
 SOLUTION = HOMEWORK / "solutions" / "hw1_temperature.ipynb"
 
@@ -24,3 +26,39 @@ def test_hidden_grading_ignores_points_edited_in_the_submission(tmp_path):
     assert {name: e["score"] for name, e in exercises.items()} == points, result
     assert {name: e["max_score"] for name, e in exercises.items()} == points
     assert result["score"] == result["max_score"] == sum(points.values())
+
+
+# --- the scoring itself, without a kernel (fast: these run under `make mutation`) -----------------
+
+def test_points_are_ints_when_whole_and_rounded_to_six_decimals():
+    assert [(_points(v), type(_points(v))) for v in (2.0, 3, 1.5)] == [(2, int), (3, int), (1.5, float)]
+    assert _points(1 / 3) == 0.333333
+
+
+def test_hidden_scores_pay_the_expected_points_for_passed_tests_only():
+    expected = [{"name": "a", "points": 2}, {"name": "b", "points": 1.5}, {"name": "c", "points": 3}]
+    results = {"a": ("ok", "passed"), "b": ("error", "cell 3: boom"), "z": ("ok", "passed")}
+    assert _score([], expected, results) == [
+        {"name": "a", "score": 2, "max_score": 2, "message": "passed"},
+        {"name": "b", "score": 0, "max_score": 1.5, "message": "cell 3: boom"},
+        {"name": "c", "score": 0, "max_score": 3, "message": "the test cell 'c' is missing from the submission"}]
+    out = report(_score([], expected, results), ["e" * (MAX_MESSAGE + 5)], "sandbox")
+    assert (out["score"], out["max_score"], out["mode"]) == (2, 6.5, "sandbox")
+    assert out["errors"] == ["e" * (MAX_MESSAGE - 1) + "…"]
+
+
+def test_own_tests_take_the_points_of_the_first_cell_of_each_grade_id(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[
+        solution_cell("x = 1", "x_code"),
+        graded_cell("assert x == 1", "a", 2),
+        graded_cell("assert x", "a", 5),          # a duplicate: the first one's points count
+        graded_cell("assert x", "neg", -1),       # nonsense points count as 0
+        graded_cell("assert x", "flag", True),
+        graded_cell("assert x", "", 1.25),        # no grade_id: named by its cell
+    ])
+    nbformat.write(nb, tmp_path / "own.ipynb")
+    cells, _, errors = read_submission(tmp_path / "own.ipynb")
+    assert errors == []
+    results = {"a": ("ok", "passed"), "neg": ("ok", "passed"), "flag": ("ok", "passed"), "cell 5": ("ok", "passed")}
+    assert [(e["name"], e["score"], e["max_score"]) for e in _score(cells, None, results)] == [
+        ("a", 2, 2), ("neg", 0, 0), ("flag", 0, 0), ("cell 5", 1.25, 1.25)]
