@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export TEMPGUIDE_PROFILE ?= quick
 
-.PHONY: venv test book book-student clean
+.PHONY: venv test book book-student mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ book-student: $(STAMP)
 	$(BIN)/python -m tempguide.homework book-config _config.yml _build/student/_config.yml
 	$(BIN)/jupyter-book build --all -W -n --keep-going --config _build/student/_config.yml \
 		--path-output _build/student .
+
+# Mutation testing (issue 20; not run in CI, a background job on this machine): mutmut plants
+# single bugs in the modules whose numbers the book prints and runs the fast unit tests against
+# each ([tool.mutmut] in pyproject.toml); its work folder is mutants/.  Then the score per module,
+# also kept in benchmarks/results/mutation.md.  E.g. `nice -n 19 make mutation MUTANTS='tempguide.lm.*'`.
+MUTANTS ?=
+mutation: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/python benchmarks/bench_mutation.py --save benchmarks/results/mutation.md
 
 clean:
 	rm -rf _build

@@ -1,0 +1,123 @@
+"""The mutation score per module, from the last ``make mutation`` run (issue 20).
+
+    .venv/bin/python benchmarks/bench_mutation.py [--mutants mutants] [--equivalent benchmarks/mutation_equivalent.txt]
+                                                  [--save benchmarks/results/mutation.md]
+
+``make mutation`` (mutmut 3) plants single bugs (mutants) in the modules whose
+numbers the book prints and runs the fast unit tests against each; it records the
+exit code of every mutant in ``mutants/<source file>.meta``.  This script reads
+those files and prints, per module, how many mutants were
+
+    killed     a test failed (or pytest stopped with an internal error)
+    timeout    the tests ran past mutmut's time limit (an endless loop: caught)
+    survived   every test passed (mutmut's "survived" and "no tests": no test runs the code)
+    equivalent survived, but listed in ``--equivalent`` with the reason it cannot change any result
+    other      not checked yet, skipped, suspicious or crashed (reported, not scored)
+
+and the score = (killed + timeout) / (killed + timeout + survived): the share of the
+non-equivalent mutants the tests catch.  The issue's target is >= 95 % per module.
+The equivalent list has one mutant per line, ``name  # reason``; ``#`` lines are comments.
+Surviving mutants are listed by name: ``.venv/bin/mutmut show NAME`` prints the diff.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# mutmut 3's exit codes (mutmut/stats.py); anything else is "other"
+STATUS = {1: "killed", 3: "killed", 36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout",
+          0: "survived", 5: "survived", 33: "survived"}
+COLUMNS = ["module", "mutants", "killed", "timeout", "survived", "equivalent", "other", "score %"]
+TARGET = 95.0
+
+
+def read_equivalent(path: Path) -> dict[str, str]:
+    """``{mutant name: reason}`` from the equivalent list (missing file: none)."""
+    out = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            name, _, reason = line.partition("#")
+            if name.strip():
+                out[name.strip()] = reason.strip()
+    return out
+
+
+def module_of(meta: Path, mutants: Path) -> str:
+    """``tempguide.lm.exact`` for ``mutants/src/tempguide/lm/exact.py.meta``."""
+    rel = meta.relative_to(mutants).as_posix().removesuffix(".py.meta")
+    return rel.removeprefix("src/").replace("/", ".")
+
+
+def tally(mutants: Path, equivalent: dict[str, str]) -> tuple[dict[str, Counter], dict[str, list[str]]]:
+    """Per module: counts of each verdict, and the names of its surviving mutants."""
+    counts: dict[str, Counter] = {}
+    survivors: dict[str, list[str]] = {}
+    for meta in sorted(mutants.rglob("*.py.meta")):
+        module = module_of(meta, mutants)
+        c = counts.setdefault(module, Counter())
+        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            status = STATUS.get(code, "other")
+            if status == "survived" and name in equivalent:
+                status = "equivalent"
+            c[status] += 1
+            c["mutants"] += 1
+            if status == "survived":
+                survivors.setdefault(module, []).append(name)
+    return counts, survivors
+
+
+def score(c: Counter) -> float | None:
+    caught = c["killed"] + c["timeout"]
+    scored = caught + c["survived"]
+    return 100.0 * caught / scored if scored else None
+
+
+def table(counts: dict[str, Counter]) -> list[list[str]]:
+    """Rows of COLUMNS, one per module with mutants, then the total."""
+    total = sum(counts.values(), Counter())
+    rows = []
+    for module, c in [*sorted(counts.items()), ("total", total)]:
+        if not c["mutants"]:
+            continue
+        s = score(c)
+        rows.append([module, *(str(c[k]) for k in COLUMNS[1:-1]), "" if s is None else f"{s:.1f}"])
+    return rows
+
+
+def markdown(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mutants", type=Path, default=ROOT / "mutants", help="mutmut's work folder")
+    parser.add_argument("--equivalent", type=Path, default=ROOT / "benchmarks" / "mutation_equivalent.txt")
+    parser.add_argument("--save", type=Path, help="also write the table and the survivors to this markdown file")
+    args = parser.parse_args()
+    if not args.mutants.is_dir():
+        parser.error(f"--mutants: no folder {args.mutants}; run `make mutation` first")
+    equivalent = read_equivalent(args.equivalent)
+    counts, survivors = tally(args.mutants, equivalent)
+    rows = table(counts)
+    text = markdown(rows)
+    print(text)
+    listing = "\n".join(f"- `{name}`" for module in sorted(survivors) for name in survivors[module])
+    if listing:
+        print("\nSurviving mutants (`.venv/bin/mutmut show NAME`):\n" + listing)
+    if args.save:
+        args.save.write_text(f"# Mutation score (`make mutation`, {datetime.date.today()})\n\n{text}\n\n"
+                             f"Surviving mutants:\n\n{listing or '(none)'}\n")
+    below = [r[0] for r in rows if r[-1] and float(r[-1]) < TARGET and r[0] != "total"]
+    if below:
+        print(f"\nBelow the {TARGET:g} % target: {', '.join(below)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
