@@ -46,6 +46,10 @@ def graded_cell(source, grade_id, points):
 
 
 
+MANUAL_ANSWER = {"grade": True, "solution": True, "locked": False, "grade_id": "why", "points": 1,
+                 "schema_version": 3}  # a markdown answer graded by hand (nbgrader's metadata)
+
+
 def tiny_solution():
     return new_notebook(cells=[
         new_markdown_cell("# Tiny assignment"),
@@ -59,7 +63,7 @@ def tiny_solution():
         graded_cell("assert halve(3) == 1.5\n### BEGIN HIDDEN TESTS\nassert halve(-1) == -0.5\n### END HIDDEN TESTS",
                   "halve", 1.5),
         new_markdown_cell("Why?\n\n<!-- BEGIN SOLUTION -->\nBecause SECRET.\n<!-- HINT: think twice -->\n"
-                          "<!-- END SOLUTION -->"),
+                          "<!-- END SOLUTION -->", metadata={"nbgrader": MANUAL_ANSWER}),
     ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
                  "tempguide": {"assignment": "tiny"}})
 
@@ -207,6 +211,41 @@ def test_bad_grading_metadata_is_reported_with_the_cell():
         student_notebook(nb)
 
 
+def _drop_grade(cell):
+    cell.metadata.nbgrader["grade"] = False
+
+
+def _make_test_cell_markdown(cell):
+    cell.metadata.nbgrader["solution"] = False
+
+
+@pytest.mark.parametrize("cell, change, match", [
+    (7, lambda c: c.metadata.pop("nbgrader"), "cell 7: solution region in a cell that is not a solution cell"),
+    (1, lambda c: c.metadata.pop("nbgrader"), "cell 1: solution region in a cell that is not a solution cell"),
+    (7, _drop_grade, "cell 7: a markdown solution cell must be a manually graded answer"),
+    (7, _make_test_cell_markdown, "cell 7: a markdown grade cell must also be a solution cell"),
+    (3, lambda c: c.metadata.nbgrader.update(grade_id="add_code"), "cell 3: grade_id 'add_code' already used by cell 1"),
+    (7, lambda c: c.metadata.nbgrader.update(grade_id="square"), "cell 7: grade_id 'square' already used by cell 4"),
+    (7, lambda c: c.metadata.nbgrader.pop("points"), "cell 7: answer 'why' needs points > 0"),
+], ids=["markdown-answer-without-metadata", "code-solution-without-metadata", "markdown-solution-not-graded",
+        "markdown-grade-not-solution", "duplicate-solution-id", "duplicate-answer-id", "answer-without-points"])
+def test_what_nbgrader_refuses_is_refused_with_the_cell(cell, change, match):
+    """nbgrader's generate_assignment fails on each of these; we fail first, naming the cell."""
+    nb = tiny_solution()
+    change(nb.cells[cell])
+    with pytest.raises(MarkerError, match=match):
+        student_notebook(nb)
+
+
+def test_a_solution_cell_without_markers_is_replaced_whole_as_in_nbgrader():
+    nb = tiny_solution()
+    nb.cells[3].source = "def square(x):\n    return x * x"
+    nb.cells[7].source = "Because SECRET."
+    out = student_notebook(nb)
+    assert out.cells[3].source == '# YOUR CODE HERE\nraise NotImplementedError("your code here")'
+    assert out.cells[7].source == "YOUR ANSWER HERE"
+
+
 def test_cli_student_refuses_to_overwrite_without_force(tiny):
     _, solution, student = tiny
     run = lambda *extra: subprocess.run(CLI + ["student", str(solution), str(student), *extra],  # noqa: E731
@@ -239,6 +278,8 @@ def test_grader_scores_a_correct_and_an_unsolved_notebook(tiny):
     assert (full["score"], full["max_score"]) == (6.5, 6.5)
     zero = grade(student, hidden=True, solutions=solutions, timeout=10)
     assert zero["score"] == 0 and zero["max_score"] == 6.5
+    manual = [{"name": "why", "max_score": 1, "message": "not graded automatically: cell 7 is an answer graded by hand"}]
+    assert full["manual"] == zero["manual"] == manual  # listed, not counted in score or max_score
     assert by_name(zero)["add"]["message"] == "cell 2: NotImplementedError: use the + operator"
 
 
@@ -317,7 +358,7 @@ def test_cli_grade_prints_one_json_object(tiny):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert set(result) == {"score", "max_score", "exercises", "errors", "mode", "notes"}
+    assert set(result) == {"score", "max_score", "exercises", "manual", "errors", "mode", "notes"}
     assert result["mode"] == ("sandbox" if os.geteuid() == 0 else "same-user") and result["errors"] == []
     assert [set(e) for e in result["exercises"]] == [{"name", "score", "max_score", "message"}] * 3
     missing = subprocess.run(CLI + ["grade", str(solutions / "nope.ipynb")], capture_output=True, text=True)

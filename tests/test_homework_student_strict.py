@@ -41,7 +41,8 @@ def notebook(solution="def f():\n    ### BEGIN SOLUTION\n    return 'SECRET-CODE
         new_code_cell(solution, metadata={"nbgrader": {"grade": False, "solution": True, "grade_id": "f_code",
                                                        "locked": False, "schema_version": 3}}),
         new_code_cell(test, metadata={"nbgrader": grading}),
-        new_markdown_cell(markdown),
+        new_markdown_cell(markdown, metadata={"nbgrader": {"grade": True, "solution": True, "grade_id": "why",
+                                                           "points": 1, "locked": False, "schema_version": 3}}),
         new_raw_cell(raw),
     ], metadata={"tempguide": {"assignment": "strict"}})
 

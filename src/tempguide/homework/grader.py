@@ -12,7 +12,10 @@
    the submission's test cells the **judge** (``judge``) runs the solution's test,
    hidden part included, in the grader's own process, on the submission's values
    and functions fetched through the channel.  The kernel never sees a hidden test.
-4. The report is built here, after the kernel is dead.
+4. The report is built here, after the kernel is dead.  Manually graded answers
+   (markdown cells nbgrader grades by hand) are listed under ``manual`` with their
+   points, "not graded automatically"; ``score`` and ``max_score`` are the
+   automatic points.
 
 Without ``hidden`` the submission's own test cells run in the kernel and pass when
 they raise nothing: feedback for a student, not a grade.
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-from .cells import is_graded_cell, graded_cells, nbgrader, validate_solution
+from .cells import graded_cells, is_graded_cell, is_manual_answer, manual_answers, nbgrader, validate_solution
 from .judge import Judge
 from .markers import solution_source, student_source
 from .remote import GRACE, CallTimeout, KernelDied, TotalTimeout, Worker
@@ -51,7 +54,7 @@ def _short(text) -> str:
 # --- reading the submission --------------------------------------------------------------------------
 
 def read_submission(path: Path) -> tuple[list[dict], dict, list[str]]:
-    """``(cells, notebook metadata, errors)``; each cell ``{"index", "type", "source", "metadata"}``.
+    """``(cells, notebook metadata, errors)``; each cell ``{"index", "cell_type", "source", "metadata"}``.
 
     Never raises on content: a cell without ``source``, a string where a dict
     belongs, a file that is not JSON — each is an error and a best-effort reading.
@@ -78,7 +81,7 @@ def read_submission(path: Path) -> tuple[list[dict], dict, list[str]]:
         if "nbgrader" in metadata and not isinstance(metadata["nbgrader"], dict):
             errors.append(f"cell {i}: its nbgrader metadata is not an object; ignored")
             metadata = {k: v for k, v in metadata.items() if k != "nbgrader"}
-        cells.append({"index": i, "type": cell.get("cell_type"), "source": source, "metadata": metadata})
+        cells.append({"index": i, "cell_type": cell.get("cell_type"), "source": source, "metadata": metadata})
     metadata = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
     return cells, metadata, errors
 
@@ -124,16 +127,27 @@ def _exercises(solution) -> list[dict]:
 def _test_cells(cells: list[dict], expected: list[dict] | None) -> dict[int, str]:
     """``{cell index: grade_id}`` of the submission's test cells (a test whose metadata was lost: by its source)."""
     tests = {c["index"]: str(nbgrader(c).get("grade_id") or f"cell {c['index']}")
-             for c in cells if is_graded_cell({"cell_type": c["type"], "metadata": c["metadata"]})}
+             for c in cells if is_graded_cell(c)}
     for e in expected or []:
         if e["name"] in tests.values():
             continue
         for c in cells:
-            if c["type"] == "code" and c["index"] not in tests and not nbgrader(c) \
+            if c["cell_type"] == "code" and c["index"] not in tests and not nbgrader(c) \
                     and c["source"].strip() == e["visible"].strip():
                 tests[c["index"]] = e["name"]
                 break
     return tests
+
+
+def _manual(answers) -> list[dict]:
+    """The report's entries for manually graded answers ``[(cell index, cell)]`` (first of each grade_id)."""
+    out: dict[str, dict] = {}
+    for i, cell in answers:
+        name, points = str(nbgrader(cell).get("grade_id") or f"cell {i}"), nbgrader(cell).get("points", 0)
+        ok = isinstance(points, (int, float)) and not isinstance(points, bool) and points >= 0
+        out.setdefault(name, {"name": name, "max_score": _points(points if ok else 0),
+                              "message": f"not graded automatically: cell {i} is an answer graded by hand"})
+    return list(out.values())
 
 
 def _points(value) -> int | float:
@@ -141,11 +155,16 @@ def _points(value) -> int | float:
     return int(value) if value.is_integer() else round(value, 6)
 
 
-def report(exercises: list[dict], errors: list[str], mode: str, notes: list[str] = ()) -> dict:
-    """The JSON object the command line prints (``notes``: what the isolation mode could not guarantee)."""
+def report(exercises: list[dict], errors: list[str], mode: str, notes: list[str] = (),
+           manual: list[dict] = ()) -> dict:
+    """The JSON object the command line prints (``notes``: what the isolation mode could not guarantee).
+
+    ``score`` and ``max_score`` count the automatic exercises; ``manual`` lists the
+    answers graded by hand (``{"name", "max_score", "message"}``), not counted.
+    """
     return {"score": _points(sum(e["score"] for e in exercises)),
             "max_score": _points(sum(e["max_score"] for e in exercises)),
-            "exercises": exercises, "errors": [_short(e) for e in errors], "mode": mode,
+            "exercises": exercises, "manual": list(manual), "errors": [_short(e) for e in errors], "mode": mode,
             "notes": [_short(n) for n in notes]}
 
 
@@ -164,7 +183,8 @@ def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None
     ``total_timeout``: seconds for the whole grading; ``memory_mb``: the kernel's
     address-space limit; ``isolation``: ``"auto"`` (the strongest mode the machine
     allows) or a weaker one forced, for tests.  The report is ``{"score", "max_score", "exercises":
-    [{"name", "score", "max_score", "message"}], "errors": [...], "mode"}`` where
+    [{"name", "score", "max_score", "message"}], "manual": [{"name", "max_score", "message"}],
+    "errors": [...], "mode", "notes"}`` where
     ``mode`` is the kernel's isolation (``sandbox``, ``unprivileged``, ``same-user``).
     Problems of the submission never raise; a missing notebook or solution raises
     ``FileNotFoundError``.
@@ -179,6 +199,7 @@ def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None
         raise ValueError(f"memory_mb must be an integer >= 256 (or None for no limit), got {memory_mb!r}")
     cells, metadata, errors = read_submission(path)
     judge = expected = None
+    manual = _manual((c["index"], c) for c in cells if is_manual_answer(c))
     secrets = [str(path.resolve().parent)]
     if hidden:
         folder = Path(solutions) if solutions is not None else default_solutions_dir()
@@ -186,10 +207,11 @@ def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None
         secrets += [str(folder.resolve()), str(default_solutions_dir().resolve()), str(solution.resolve())]
         key = nbformat.read(solution, as_version=4)
         expected = _exercises(key)
+        manual = _manual(manual_answers(key))
         judge = Judge(key)
     if not cells and errors:  # not a notebook at all: nothing to run
         return report([{"name": e["name"], "score": 0, "max_score": _points(e["points"]), "message": errors[0]}
-                       for e in expected or []], errors, "not run")
+                       for e in expected or []], errors, "not run", manual=manual)
     deadline = time.monotonic() + total_timeout
     results: dict[str, tuple[str, str]] = {}  # grade_id -> (status, message)
     mode, notes = "not run", []
@@ -210,7 +232,7 @@ def grade(path: str | Path, *, hidden: bool = False, solution: str | Path | None
             signal.signal(signal.SIGALRM, previous)
     if judge is not None:
         errors += judge.errors
-    return report(_score(cells, expected, results), errors, mode, notes)
+    return report(_score(cells, expected, results), errors, mode, notes, manual)
 
 
 def _alarm(signum, frame):
@@ -222,7 +244,7 @@ def _run_cells(cells, expected, judge, worker, results, errors) -> None:
     tests = _test_cells(cells, expected)
     known = {e["name"] for e in expected} if expected is not None else None
     failures: list[str] = []  # ordinary cells that failed since the last test cell
-    code = [c for c in cells if c["type"] == "code"]
+    code = [c for c in cells if c["cell_type"] == "code"]
     submitted: dict[int, int] = {}  # cell index -> request id, for cells sent ahead
     for k, cell in enumerate(code):
         i, source = cell["index"], cell["source"]
@@ -305,7 +327,7 @@ def _score(cells, expected, results) -> list[dict]:
         expected = []
         for c in cells:
             meta = nbgrader(c)
-            if not is_graded_cell({"cell_type": c["type"], "metadata": c["metadata"]}):
+            if not is_graded_cell(c):
                 continue
             name, points = str(meta.get("grade_id") or f"cell {c['index']}"), meta.get("points", 0)
             if name not in {e["name"] for e in expected}:

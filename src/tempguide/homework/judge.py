@@ -11,7 +11,8 @@ student's answers.
 
 A **student name** is a name the solution binds in a statement that contains a
 ``### BEGIN SOLUTION`` region (the function a region completes, the variables it
-assigns, the containers it fills).  Everything else a test reads (imports,
+assigns, the containers it fills), or anywhere in a solution cell without markers
+(nbgrader's whole solution cell).  Everything else a test reads (imports,
 constants such as ``betas``, the toy model) comes from the solution's own run,
 whatever the submission did to its copies.
 """
@@ -26,7 +27,7 @@ import warnings
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from .cells import nbgrader
+from .cells import is_whole_solution, nbgrader
 from .markers import find_regions, solution_source
 
 
@@ -57,13 +58,16 @@ def student_names(solution) -> set[str]:
     for i, cell in enumerate(solution.cells):
         if cell.cell_type != "code":
             continue
+        tree = ast.parse(_python(solution_source(cell.source, "code", i)))
+        if is_whole_solution(cell, i):  # nbgrader's whole solution cell: everything it binds
+            names.update(*(_bound_names(statement) for statement in tree.body))
+            continue
         regions = [r for r in find_regions(cell.source, "code", i) if r.kind == "solution"]
         if not regions:
             continue
         lines = cell.source.splitlines()
         keep = [j for j in range(len(lines)) if all(j not in (r.start, r.end) for r in regions)]
         inside = {new for new, old in enumerate(keep) if any(r.start < old < r.end for r in regions)}
-        tree = ast.parse(_python(solution_source(cell.source, "code", i)))
         for statement in tree.body:
             span = range(statement.lineno - 1, statement.end_lineno)
             if any(j in inside for j in span):

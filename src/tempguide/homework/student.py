@@ -1,8 +1,8 @@
 """The student version of a solution notebook (book: "Homework"; nbgrader's ``generate_assignment``).
 
 ``student_notebook(solution)`` replaces every solution region by
-``raise NotImplementedError("<hint>")`` (markdown: ``YOUR ANSWER HERE``),
-removes hidden tests, clears outputs and execution counts, and records the
+``raise NotImplementedError("<hint>")`` (markdown: ``YOUR ANSWER HERE``) and, as
+nbgrader does, a whole solution cell without markers by that stub, removes hidden tests, clears outputs and execution counts, and records the
 assignment id in the notebook metadata.  Same solution in, same bytes out: the
 tests compare every committed student notebook with a fresh generation.
 
@@ -20,8 +20,11 @@ from pathlib import Path
 
 import nbformat
 
-from .cells import assignment_id, validate_solution
-from .markers import LOOKS_LIKE_MARKER, MarkerError, find_regions, student_source
+from .cells import assignment_id, is_whole_solution, validate_solution
+from .markers import CODE, LOOKS_LIKE_MARKER, MARKDOWN, MarkerError, find_regions, student_source
+
+# What a solution cell without markers stands for: one region around all of it.
+WHOLE = {"code": "\n".join(CODE["solution"]), "markdown": "\n".join(MARKDOWN["solution"])}
 
 
 def student_notebook(solution, path: str | Path | None = None):
@@ -34,7 +37,10 @@ def student_notebook(solution, path: str | Path | None = None):
     validate_solution(solution)
     nb = copy.deepcopy(solution)
     for i, cell in enumerate(nb.cells):
-        cell.source = student_source(cell.source, cell.cell_type, i)
+        if is_whole_solution(cell, i):  # nbgrader's rule: the whole cell is the solution
+            cell.source = student_source(WHOLE[cell.cell_type], cell.cell_type, i)
+        else:
+            cell.source = student_source(cell.source, cell.cell_type, i)
         cell.metadata.pop("execution", None)  # timing left by nbclient
         if cell.cell_type == "code":
             cell.outputs = []
