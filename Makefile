@@ -28,9 +28,11 @@ test: $(STAMP)
 book: $(STAMP)
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 
-# The student edition: the same book without the solutions of its exercises
-# (sphinx-exercise's hide_solutions, switched on in a generated copy of
-# _config.yml), into _build/student/_build/html.  Executions come from the same cache.
+# The student edition: the same book without the solutions of its exercises, on the
+# pages, in the search index and in the page sources offered for download
+# (sphinx-exercise's hide_solutions and tempguide.sphinx_student, switched on in a
+# generated copy of _config.yml), into _build/student/_build/html.  Executions come
+# from the same cache; tests/test_student_edition.py searches the output for solutions.
 book-student: $(STAMP)
 	$(BIN)/python -m tempguide.homework book-config _config.yml _build/student/_config.yml
 	$(BIN)/jupyter-book build --all -W -n --keep-going --config _build/student/_config.yml \

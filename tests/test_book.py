@@ -14,7 +14,9 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urlparse
 
+import nbformat
 import pytest
+import yaml
 
 from book_tools import notebook, run_book_build, tiny_book
 from notebook_tools import COLAB_EXECUTED, ROOT, book_notebooks, load_config, toc_files
@@ -141,3 +143,109 @@ def test_build_fails_on_a_notebook_error(tmp_path):
     assert returncode != 0
     assert "Executing notebook failed: CellExecutionError" in output
     assert "RuntimeError: this cell fails" in output
+
+
+# --- issue 18: how the pages read ------------------------------------------------------------------
+
+EXERCISE_TITLE = re.compile(r'<span class="caption-number">Exercise ([0-9A-Z]+)\.(\d+) </span>')
+
+
+def _visible_text(html: str) -> str:
+    """The page's text with tags and scripts removed, whitespace squeezed."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.DOTALL)
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_exercises_are_numbered_per_chapter(book_build):
+    """Exercise k of chapter N reads "Exercise N.k", k counting from 1 through the chapter's pages."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    seen_any = False
+    for part in toc["parts"]:
+        chapter = re.search(r"Chapter (\d+)", part["caption"])
+        expected = chapter.group(1) if chapter else part["caption"][0].upper()
+        pages = [f for f in toc_files() if f in _part_files(part)]
+        numbers = []
+        for page in pages:
+            html = (book_build.html / f"{page}.html").read_text()
+            numbers += [(n, int(k)) for n, k in EXERCISE_TITLE.findall(html)]
+        assert [n for n, _ in numbers] == [expected] * len(numbers), (part["caption"], numbers)
+        assert [k for _, k in numbers] == list(range(1, len(numbers) + 1)), (part["caption"], numbers)
+        seen_any |= bool(numbers)
+    assert seen_any, "no numbered exercise found: has sphinx-exercise's title markup changed?"
+
+
+def _part_files(part: dict) -> set[str]:
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                found.add(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(part)
+    return found
+
+
+def test_references_to_exercises_read_naturally(book_build):
+    """A {ref} to an exercise renders as "Exercise 2.3": the prose must not say "exercise" before it."""
+    doubled = {}
+    for page in book_build.html.rglob("*.html"):
+        found = re.findall(r"[Ee]xercises? Exercise [0-9A-Z]+\.\d+", _visible_text(page.read_text()))
+        if found:
+            doubled[page.relative_to(book_build.html).as_posix()] = found
+    assert not doubled, doubled
+
+
+def test_every_page_has_one_search_field(book_build):
+    """pydata-sphinx-theme's header field and sphinx-book-theme's sidebar field were both on every page."""
+    counts = {page.relative_to(book_build.html).as_posix(): page.read_text().count("search-button-field")
+              for page in book_build.html.rglob("*.html")}
+    assert counts and all(n == 1 for n in counts.values()), {p: n for p, n in counts.items() if n != 1}
+
+
+def test_tiny_book_numbers_exercises_per_chapter_merges_streams_and_is_quiet(tmp_path):
+    """The real _config.yml on a two-chapter book: Exercise 2.1 (also in references), one stdout
+    box for a cell that prints around a displayed value, and no kernel warning on the console."""
+    nb = notebook("print(1 + 1)")
+    nb.cells.append(nbformat.v4.new_code_cell("print('first')\ndisplay('between')\nprint('second')"))
+    book = tiny_book(tmp_path, """\
+        format: jb-book
+        root: book/intro
+        parts:
+          - caption: Toolkit
+            chapters:
+              - file: book/tools
+          - caption: Chapter 1 — One
+            chapters:
+              - file: book/one
+                sections:
+                  - file: notebooks/prints
+          - caption: Chapter 2 — Two
+            chapters:
+              - file: book/two
+        """, {"book/intro.md": "# Intro\n",
+              "book/tools.md": "# Tools\n\n```{exercise} Warm-up\n:label: ex-tools\n\nA.\n```\n",
+              "book/one.md": "# One\n\n```{exercise}\n:label: ex-one-a\n\nB.\n```\n\n"
+                             "```{exercise}\n:label: ex-one-b\n\nC.\n```\n",
+              "book/two.md": "# Two\n\nSee {ref}`ex-two`.\n\n```{exercise}\n:label: ex-two\n\nD.\n```\n",
+              "notebooks/prints.ipynb": nb})
+    returncode, output, _ = run_book_build(book)
+    assert returncode == 0, output[-4000:]
+    assert "without encryption" not in output, "the kernel ran over plain TCP (tempguide.sphinx_kernels)"
+
+    html = book / "_build" / "html" / "book"
+    assert EXERCISE_TITLE.findall((html / "tools.html").read_text()) == [("T", "1")]
+    assert EXERCISE_TITLE.findall((html / "one.html").read_text()) == [("1", "1"), ("1", "2")]
+    two = (html / "two.html").read_text()
+    assert EXERCISE_TITLE.findall(two) == [("2", "1")]
+    assert "See Exercise 2.1" in _visible_text(two)
+
+    page = (book / "_build" / "html" / "notebooks" / "prints.html").read_text()
+    boxes = re.findall(r'<div class="cell_output docutils container">\s*<div class="output stream highlight-myst-ansi'
+                       r'[^"]*">\s*<div class="highlight"><pre><span></span>(.*?)</pre>', page, flags=re.DOTALL)
+    assert [" ".join(b.split()) for b in boxes] == ["2", "first second"], boxes
