@@ -4,7 +4,8 @@
 The stages run in this order, each relying on the one before:
 
 1. unit tests (everything without a stage marker),
-2. the notebooks under nbval (items from `.ipynb` files),
+2. the notebooks under nbval (items from `.ipynb` files), then the local
+   JupyterLab test (`@pytest.mark.jupyterlab`: `jupyter lab notebooks/` runs one),
 3. the Colab simulation (`@pytest.mark.colab`): each notebook alone in a fresh
    venv; its executions go into the book's jupyter-cache,
 4. the book build (`@pytest.mark.book`): `jupyter-book build --all -W -n`,
@@ -21,16 +22,23 @@ import time
 
 import pytest
 
-STAGES = ("unit", "notebooks (nbval)", "colab simulation", "book build", "browser")
+STAGES = ("unit", "notebooks (nbval)", "local JupyterLab", "colab simulation", "book build", "browser")
 _REPORT: dict[str, list[str]] = {}
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "jupyterlab: runs a notebook in a headless `jupyter lab` (after nbval)")
+
+
 def stage_of(item: pytest.Item) -> int:
+    """The item's index in STAGES."""
     if item.get_closest_marker("browser"):
-        return 4
+        return 5
     if item.get_closest_marker("book"):
-        return 3
+        return 4
     if item.get_closest_marker("colab"):
+        return 3
+    if item.get_closest_marker("jupyterlab"):
         return 2
     if item.path.suffix == ".ipynb":
         return 1

@@ -17,11 +17,17 @@ raise NotImplementedError by design) this test
    `execute.cache`), so that `jupyter-book build` reuses it (tests/test_book.py
    checks that it does) instead of executing every notebook a third time.
 
-The venv (`_build/colab-venv`) has torch, torchvision, numpy, matplotlib and
-ipywidgets, plus ipykernel/nbclient/nbformat to execute; it is kept between
-runs (created in about 3 minutes), and `tempguide` is removed from it before
-every notebook.  What the package pulls in (tqdm, mlxtend, ...) stays: Colab
-preinstalls those too.
+The venv (`_build/colab-venv`) has what Colab preinstalls: torch, torchvision,
+numpy, matplotlib and ipywidgets, plus ipykernel/nbclient/nbformat to execute.
+Torch and torchvision (with what they require: numpy, pillow, the nvidia-*
+libraries of a CUDA build, ...) are this environment's own installation, linked
+into the venv (tests/colab_preinstalled.py), not a second 5.7 GB copy; the rest
+is installed fresh from the package index.  Every notebook's kernel is checked to
+see nothing of this environment or of the repository beyond those links and what
+the setup cell installed.  The venv is kept between runs (about 0.3 GB, created
+in about a minute; the old full copy took 5.7 GB and 5 minutes), and `tempguide`
+is removed from it before every notebook.  What the package pulls in (tqdm,
+mlxtend, ...) stays: Colab preinstalls those too.
 """
 from __future__ import annotations
 
@@ -36,6 +42,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from colab_preinstalled import PTH_NAME, SHARED, link_preinstalled, requirement_closure, site_packages
 from notebook_tools import COLAB_EXECUTED, ROOT, colab_notebooks, load_config, read, slider_cells
 from tempguide import colab
 
@@ -43,10 +50,12 @@ pytestmark = pytest.mark.colab
 
 VENV = ROOT / "_build" / "colab-venv"
 # What Colab preinstalls that our notebooks use; the last three only execute notebooks.
+# SHARED (torch, torchvision) is linked from this environment, the rest installed.
 PREINSTALLED = ("torch", "torchvision", "numpy", "matplotlib", "ipywidgets",
                 "ipykernel", "nbclient", "nbformat")
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".colab-packages"
+LINKED = VENV / "preinstalled"  # symbolic links into this environment's site-packages
 
 NOTEBOOKS = colab_notebooks()
 IDS = [p.relative_to(ROOT).as_posix() for p in NOTEBOOKS]
@@ -65,7 +74,9 @@ source, target = sys.argv[1], sys.argv[2]
 nb = nbformat.read(source, as_version=4)
 nb.cells.append(nbformat.v4.new_code_cell(
     "import json as _j, os as _o, sys as _s, tempguide as _t\n"
-    "print(_j.dumps({'prefix': _s.prefix, 'tempguide': _t.__file__, 'cwd': _o.getcwd()}))"))
+    "print(_j.dumps({'prefix': _s.prefix, 'tempguide': _t.__file__, 'cwd': _o.getcwd(), 'path': _s.path,\n"
+    "                'base': _s.base_prefix, 'files': sorted({str(getattr(_m, '__file__', None))\n"
+    "                                                         for _m in list(_s.modules.values())} - {'None'})}))"))
 client = NotebookClient(nb, timeout=900, kernel_name="python3", record_timing=False,
                         resources={"metadata": {"path": "."}})
 start = time.perf_counter()
@@ -93,15 +104,21 @@ def _venv_environment(install_target: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def colab_venv(stage_report) -> Path:
-    wanted = " ".join(PREINSTALLED)
+    """The Colab venv: SHARED linked from this environment (a .pth file), the rest of PREINSTALLED installed."""
+    shared = sorted(f"{key}=={dist.version}" for key, dist in requirement_closure(SHARED).items())
+    wanted = "\n".join([" ".join(PREINSTALLED), *shared])  # a new torch here means a new venv
     if not (PYTHON.exists() and STAMP.exists() and STAMP.read_text() == wanted):
         start = time.perf_counter()
-        shutil.rmtree(VENV, ignore_errors=True)
+        shutil.rmtree(VENV, ignore_errors=True)  # removes the links, never what they point to
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        assert link_preinstalled(LINKED) == shared
+        (site_packages(VENV) / PTH_NAME).write_text(f"{LINKED}\n")
         subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-        subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", *PREINSTALLED], check=True)
+        fresh = [name for name in PREINSTALLED if name not in SHARED]
+        subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", *fresh], check=True)
         STAMP.write_text(wanted)
-        stage_report("Colab simulation", f"created {VENV.relative_to(ROOT)} in {time.perf_counter() - start:.0f} s")
+        stage_report("Colab simulation", f"created {VENV.relative_to(ROOT)} in {time.perf_counter() - start:.0f} s "
+                     f"({', '.join(SHARED)} and {len(shared) - len(SHARED)} requirements linked, not installed)")
     return VENV
 
 
@@ -129,6 +146,17 @@ def _uninstall_tempguide() -> None:
     probe = subprocess.run([str(PYTHON), "-c", "import tempguide"], capture_output=True,
                            cwd="/", env={"PATH": os.environ["PATH"], "PYTHONNOUSERSITE": "1"})
     assert probe.returncode != 0, "tempguide is still importable in the Colab venv"
+
+
+def _assert_only_colab_packages(probe: dict, folder: Path) -> None:
+    """The kernel saw the venv (linked torch included), the standard library and the notebook's folder only."""
+    allowed = (VENV, Path(probe["base"]), folder)
+    outside = [entry for entry in probe["path"] + probe["files"]  # relative: '' (cwd) or torch's '_ops.py'
+               if Path(entry).is_absolute() and not any(Path(entry).is_relative_to(place) for place in allowed)]
+    assert not outside, f"the kernel reached beyond the Colab venv: {outside[:10]}"
+    torch = [f for f in probe["files"] if Path(f).parent.name == "torch" and Path(f).name == "__init__.py"]
+    assert torch == [str(LINKED / "torch" / "__init__.py")], f"torch came from {torch}, not the linked copy"
+    assert not (site_packages(VENV) / "torch").exists(), "pip installed a second torch into the Colab venv"
 
 
 def _setup_cell_index(nb: nbformat.NotebookNode) -> int:
@@ -181,6 +209,7 @@ def test_notebook_runs_alone_in_a_colab_like_venv(path, colab_venv, checkout_whe
     assert Path(probe["tempguide"]).is_relative_to(VENV), (
         f"tempguide came from {probe['tempguide']}, not from the venv's site-packages")
     assert Path(probe["cwd"]).resolve() == folder.resolve()
+    _assert_only_colab_packages(probe, folder)
     assert executed.cells[_setup_cell_index(executed)].outputs, "the setup cell installed nothing (TEMPGUIDE_INSTALL_TARGET ignored?)"
 
     for slider, twin in slider_cells(executed):
