@@ -143,3 +143,17 @@ def test_diffusion_width_claims_follow_the_computed_table():
     assert all(a[k] < b[k] for a, b in zip(noise[1:], noise[2:]) for k in (0, 1))    # wider as β grows
     for beta, cell in zip(betas[1:], rows["SDE, score × β"][1:]):
         assert cell[0] == pytest.approx(math.sqrt(beta / (2 * beta - 1)), rel=0.06)   # heavy mode
+
+
+def test_diffusion_noise_vs_eps_numbers():
+    """The worked values of τ²s² against τs²/(2 − τ), and of the two equivalent β, at τ = 0.8 and 0.6."""
+    text = " ".join(page("diffusion_temperature.md").split())
+    for tau in (0.8, 0.6):
+        match = re.search(r"\$([0-9.]+)\\,s\^2\$ against \$([0-9.]+)\\,s\^2\$ at \$\\tau = " + re.escape(f"{tau:g}") + r"\$",
+                          text)
+        assert match, f"the page no longer compares the two knobs at τ = {tau}"
+        eps_v, noise_v = match.groups()
+        assert_shown([tau / (2 - tau), tau**2], [eps_v, noise_v])
+    match = re.search(r"\(([0-9.]+) against ([0-9.]+) at \$\\tau = 0\.8\$\)", text)
+    assert match, "the page no longer gives the two β at τ = 0.8"
+    assert_shown([(2 - 0.8) / 0.8, 1 / 0.8**2], list(match.groups()))
