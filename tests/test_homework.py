@@ -246,6 +246,19 @@ def test_a_solution_cell_without_markers_is_replaced_whole_as_in_nbgrader():
     assert out.cells[7].source == "YOUR ANSWER HERE"
 
 
+def test_a_solution_cell_without_markers_is_the_students_when_grading(tmp_path):
+    """The judge fetches what a whole solution cell defines from the submission, not from the key."""
+    nb = tiny_solution()
+    nb.cells[3].source = "def square(x):\n    return x * x"
+    (tmp_path / "solutions").mkdir()
+    nbformat.write(nb, tmp_path / "solutions" / "tiny.ipynb")
+    write_student(tmp_path / "solutions" / "tiny.ipynb", tmp_path / "tiny.ipynb")
+    full = by_name(grade(tmp_path / "solutions" / "tiny.ipynb", hidden=True, solutions=tmp_path / "solutions"))
+    zero = by_name(grade(tmp_path / "tiny.ipynb", hidden=True, solutions=tmp_path / "solutions"))
+    assert full["square"]["score"] == 3
+    assert zero["square"]["score"] == 0 and "NotImplementedError" in zero["square"]["message"]
+
+
 def test_cli_student_refuses_to_overwrite_without_force(tiny):
     _, solution, student = tiny
     run = lambda *extra: subprocess.run(CLI + ["student", str(solution), str(student), *extra],  # noqa: E731
