@@ -71,6 +71,7 @@ def test_gamma_one_with_an_exact_clip_is_the_exact_conditional_denoiser(t, c):
     torch.testing.assert_close(guided(z, torch.tensor(t, **F64)), MIX.condition(c).denoise(z, t))
 
 
+@pytest.mark.seed("002-17")
 def test_the_seeds_ln_p_z_given_text_is_the_wrong_term():
     """Adding t·∇ ln p_t(z | c) (the seed's ln P(z | x)) instead of t·∇ ln p_t(c | z) misses E[y | z, c]."""
     z, t, c = points(), torch.tensor(1.0, **F64), 1
@@ -81,6 +82,7 @@ def test_the_seeds_ln_p_z_given_text_is_the_wrong_term():
     torch.testing.assert_close(bayes, exact)
 
 
+@pytest.mark.seed("002-17")
 def test_clip_log_prob_is_a_log_softmax_and_its_gradient_matches_finite_differences():
     clip, z, t = LinearClip(), points(4), torch.tensor(0.7, **F64)
     lp = clip_log_prob(clip, ["w"] * 4)(z, t)
@@ -145,6 +147,7 @@ class StubEps:
 
 
 @pytest.mark.parametrize("w", [0.0, 1.0, 3.0])
+@pytest.mark.seed("002-15")
 def test_embedding_cfg_is_the_cfg_combination_in_one_call(w):
     net, x, t = StubEps(), torch.randn(2, 1, 28, 28), torch.tensor(0.5)
     E = torch.tensor([[1.0, 2.0], [0.0, -1.0]])

@@ -56,6 +56,7 @@ def test_sampler_recovers_mode_weights_and_widths(name):
     torch.testing.assert_close(stats.means, MIX.means, rtol=0, atol=0.05)
 
 
+@pytest.mark.seed("000-15")
 def test_temperature_adjusted_sde_is_not_p_beta_on_a_mixture():
     """The lecture's claim, checked: at T = 1/2 the SDE sharpens the modes like P^β but moves less weight."""
     beta = 2.0

@@ -31,6 +31,7 @@ A = torch.tensor([[-0.5, 0.3], [0.1, -2.0]], dtype=torch.float64)
 B = torch.tensor([0.2, -0.4], dtype=torch.float64)
 
 
+@pytest.mark.seed("003-01")
 def test_implicit_loss_matches_closed_form():
     y = gaussian_samples()
     loss = implicit_score_matching_loss(linear_score(A, B), y).item()
@@ -39,6 +40,7 @@ def test_implicit_loss_matches_closed_form():
     assert loss == pytest.approx(exact, abs=5 * per_point.std().item() / math.sqrt(N))
 
 
+@pytest.mark.seed("003-01")
 def test_implicit_loss_is_fisher_divergence_plus_constant():
     """L(s₁) − L(s₂) = ½E‖s₁ − ∇ln p‖² − ½E‖s₂ − ∇ln p‖² (closed forms, ∇ln p = −y/s²)."""
     y = gaussian_samples()
@@ -55,6 +57,7 @@ def test_implicit_loss_is_fisher_divergence_plus_constant():
     assert fisher(A2, b2) == 0.0
 
 
+@pytest.mark.seed("003-02")
 def test_sliced_equals_implicit_for_diagonal_jacobian():
     """vᵀ A v = tr A exactly when A is diagonal and v ∈ {±1}^d."""
     Ad = torch.diag(torch.tensor([-0.7, -1.3], dtype=torch.float64))
@@ -63,6 +66,7 @@ def test_sliced_equals_implicit_for_diagonal_jacobian():
                                implicit_score_matching_loss(linear_score(Ad, B), y))
 
 
+@pytest.mark.seed("003-02")
 def test_sliced_is_unbiased_for_full_jacobian():
     y = gaussian_samples()
     sliced = sliced_score_matching_loss(linear_score(A, B), y, torch.Generator().manual_seed(0)).item()
@@ -73,6 +77,7 @@ def test_sliced_is_unbiased_for_full_jacobian():
 
 
 @pytest.mark.parametrize("t", [0.05, 1.0])
+@pytest.mark.seed("003-05", "003-06", "003-07", "003-08")
 def test_denoising_loss_at_exact_score(t):
     y = gaussian_samples()
     g = toy.GaussianMixture([1.0], [[0.0] * D], [S])
@@ -88,6 +93,7 @@ def test_denoising_loss_at_exact_score(t):
     assert abs(diffs.mean().item() - expected) < 5 * diffs.std().item() / math.sqrt(20)
 
 
+@pytest.mark.seed("003-11")
 def test_ddpm_loss_at_exact_eps_is_mean_over_levels():
     """With ε̂ exact, each level i contributes d·s²/(s² + t_i); i is uniform over the 1000 levels."""
     y = gaussian_samples()

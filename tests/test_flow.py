@@ -48,6 +48,7 @@ def points(n=64, d=2, seed=0):
 
 # -- 1. time map and path ---------------------------------------------------------------------
 
+@pytest.mark.seed("004-01")
 def test_path_ends_and_time_map():
     g = torch.Generator().manual_seed(0)
     x0, y = torch.randn(50, 3, dtype=F64, generator=g), torch.randn(50, 3, dtype=F64, generator=g)
@@ -73,6 +74,7 @@ def test_straight_path_coefficients():
 
 
 @pytest.mark.parametrize("tau", TAUS + [1.0])
+@pytest.mark.seed("004-06")
 def test_velocity_from_score_on_gaussian_data(tau):
     x = points(d=3)
     ref = gaussian_quantities(x, tau)
@@ -227,6 +229,7 @@ WEIGHTS = [0.0, 1.0, 3.0, 5.0, -1.0]
 
 
 @pytest.mark.parametrize("w", WEIGHTS)
+@pytest.mark.seed("004-10", "004-11")
 def test_cfg_velocity_is_the_mit_form_and_the_cfg_score(w):
     mix, c = toy.mixture_2d(), 0
     x = points(d=2, seed=6)
@@ -241,6 +244,7 @@ def test_cfg_velocity_is_the_mit_form_and_the_cfg_score(w):
 
 
 @pytest.mark.parametrize("tau", [0.3, 0.6, 0.9])
+@pytest.mark.seed("004-06", "004-07", "004-08")
 def test_classifier_guidance_line_needs_a_tau(tau):
     """The seed: ũ = u(x) + w·a_τ·∇ ln p_τ(c | x).  With exact models it equals CFG; without a_τ it does not."""
     mix, c, w = toy.mixture_2d(), 1, 3.0
@@ -257,6 +261,7 @@ def test_classifier_guidance_line_needs_a_tau(tau):
 
 
 @pytest.mark.parametrize("w", [3.0, 5.0])
+@pytest.mark.seed("004-11")
 def test_cfg_on_velocities_gives_the_samples_of_cfg_through_the_pf_ode(w):
     """Same start noise: Heun in τ on ũ, and Heun in t on the PF-ODE dz/dt = (z − D_w)/(2t), z = x_τ/τ.
 
@@ -290,6 +295,7 @@ class ExactVelocityModel:
         return u if self.shift is None else u + self.shift(x, tau.reshape(-1, 1, 1, 1))
 
 
+@pytest.mark.seed("004-02")
 def test_fm_loss_is_minimised_by_the_exact_velocity():
     """L(u + δ) − L(u) = E[δ²] + 2·E[(u − (x₁ − x₀))·δ]; the cross term vanishes for every δ iff u = E[x₁ − x₀ | x_τ]."""
     mix, n = toy.mixture_1d(), 100_000
@@ -318,6 +324,7 @@ def test_fm_loss_is_minimised_by_the_exact_velocity():
     assert loss(no_a) > best + 0.5 and loss(swapped) > best + 0.5
 
 
+@pytest.mark.seed("001-17", "004-12")
 def test_fm_loss_draws_and_label_dropout():
     seen = {}
 
@@ -343,6 +350,7 @@ def test_fm_loss_draws_and_label_dropout():
     assert 0.2 < (seen["labels"] == 10).float().mean().item() < 0.4
 
 
+@pytest.mark.seed("004-12")
 def test_cfg_velocity_net_one_batched_call():
     from tempguide.models import FlowUNet, UNetConfig      # tests may import the models; tempguide.flow may not
 

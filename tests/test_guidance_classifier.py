@@ -49,6 +49,7 @@ def conditional_denoiser(mixture, z, t, labels):
 @pytest.mark.parametrize("name", MIXTURES)
 @pytest.mark.parametrize("t", TS)
 @pytest.mark.parametrize("c", [0, 1])
+@pytest.mark.seed("000-19", "000-20", "002-05")
 def test_gamma_one_is_the_exact_conditional_denoiser(name, t, c):
     mix = MIXTURES[name]()
     z = points(mix)
@@ -71,6 +72,7 @@ def test_gamma_one_with_mixed_labels_and_per_example_t(name):
 
 @pytest.mark.parametrize("name", MIXTURES)
 @pytest.mark.parametrize("gamma", [-1.0, 0.5, 2.0, 7.0])
+@pytest.mark.seed("000-20", "003-25")
 def test_any_gamma_is_the_affine_combination_of_denoisers(name, gamma):
     """D_γ = D + γ (D_c − D): classifier guidance with the exact classifier is CFG with w = γ."""
     mix = MIXTURES[name]()
@@ -129,6 +131,7 @@ def test_works_under_no_grad_and_leaves_no_graph():
 # -- the classifier's gradient --------------------------------------------------------------------------
 @pytest.mark.parametrize("name", MIXTURES)
 @pytest.mark.parametrize("t", TS)
+@pytest.mark.seed("001-10")
 def test_classifier_gradient_is_the_difference_of_scores(name, t):
     """∇ ln p_t(c | z) = ∇ ln p_t(z | c) − ∇ ln p_t(z): the class's mixture's score minus the whole one's."""
     mix = MIXTURES[name]()

@@ -23,6 +23,7 @@ def grid(mixture, lo=-7.0, hi=7.0, n1=1401, n2=201):
 # -- the tilted target ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", MIXTURES)
 @pytest.mark.parametrize("c", [0, 1])
+@pytest.mark.seed("000-18")
 def test_gamma_one_is_the_conditional_law(name, c):
     mix = MIXTURES[name]()
     y = grid(mix)
@@ -35,6 +36,7 @@ def test_gamma_one_is_the_conditional_law(name, c):
 
 @pytest.mark.parametrize("name", MIXTURES)
 @pytest.mark.parametrize("c", [0, 1])
+@pytest.mark.seed("000-18")
 def test_gamma_zero_is_the_unconditional_law(name, c):
     mix = MIXTURES[name]()
     y = grid(mix)
@@ -56,6 +58,7 @@ def test_far_from_the_class_the_log_density_stays_finite():
 
 
 @pytest.mark.parametrize("gamma", [2.0, 4.0, 8.0])
+@pytest.mark.seed("000-18", "002-08")
 def test_gamma_above_one_sharpens_the_class_posterior_and_keeps_the_class(gamma):
     """(T) ∝ p(y|c)·p(c|y)^{γ−1}: on the 2-D toy, where the classes overlap, mass leaves the boundary."""
     mix = toy.mixture_2d()
@@ -114,6 +117,7 @@ def test_log_class_posterior_per_example_t_and_far_points():
 # -- the guided noisy marginals q_t = p_t p_t(c|z)^γ / Z_t ----------------------------------------------
 @pytest.mark.parametrize("name", MIXTURES)
 @pytest.mark.parametrize("gamma", [0.0, 1.0, 3.0])
+@pytest.mark.seed("003-22")
 def test_the_guided_score_is_the_score_of_the_guided_density(name, gamma):
     """∇_z [ln p_t + γ ln p_t(c|z)] = (D_γ − z)/t: Z_t carries no z-dependence into the score."""
     mix = MIXTURES[name]()
@@ -142,6 +146,7 @@ def test_normaliser_at_gamma_one_is_the_class_prior_and_at_gamma_zero_one(name, 
 
 
 @pytest.mark.parametrize("gamma", [0.5, 2.0, 4.0])
+@pytest.mark.seed("003-23")
 def test_normaliser_depends_on_t_unless_gamma_is_one(gamma):
     """Z_t = E_{p_t}[p_t(c|z)^γ]: ≈ p(c) at t = 0 (the classes of the 1-D toy overlap by ~1e-4), → p(c)^γ
     as t → ∞, monotone between (p_t(c|z) is a martingale in the noise; x^γ is convex for γ > 1, concave below)."""
@@ -172,6 +177,7 @@ def test_normaliser_bad_arguments_raise():
 
 
 # -- blurring a law on a grid; the guided marginals are not a blurred law -----------------------------
+@pytest.mark.seed("003-03")
 def test_noise_on_grid_is_the_exact_noisy_marginal():
     """Blurring p(y) on the grid by N(0, t) gives p_t(z) = Σ π_k N(μ_k, s_k² + t)."""
     mix = toy.mixture_1d()
@@ -183,6 +189,7 @@ def test_noise_on_grid_is_the_exact_noisy_marginal():
                                    rtol=1e-8, atol=1e-14)
 
 
+@pytest.mark.seed("003-23")
 def test_guided_marginals_are_the_noised_target_only_at_gamma_one():
     """q_t = p_t p_t(c|·)^γ / Z_t against q_0 ∗ N(0, t): equal at γ = 1 (both p_t(z|c)), different otherwise."""
     mix = toy.mixture_1d()

@@ -31,11 +31,13 @@ def test_probabilities_sum_to_one_and_match_the_chain(lm):
 
 
 @pytest.mark.parametrize("beta", [0.0, 0.3, 1.0, 2.5, 7.0])
+@pytest.mark.seed("000-06", "000-07")
 def test_both_tempered_distributions_are_normalised(lm, beta):
     assert exact.per_token_distribution(lm, beta).sum().item() == pytest.approx(1.0, abs=1e-12)
     assert exact.sequence_level_distribution(lm, beta).sum().item() == pytest.approx(1.0, abs=1e-12)
 
 
+@pytest.mark.seed("000-07")
 def test_beta_one_per_token_equals_sequence_level(lm):
     q = exact.per_token_distribution(lm, 1.0)
     r = exact.sequence_level_distribution(lm, 1.0)
@@ -44,6 +46,7 @@ def test_beta_one_per_token_equals_sequence_level(lm):
 
 
 @pytest.mark.parametrize("beta", [0.5, 2.0, 4.0])
+@pytest.mark.seed("000-07")
 def test_beta_not_one_they_differ(lm, beta):
     seqs = exact.sequences(lm)
     p = exact.sequence_probs(lm)
@@ -64,6 +67,7 @@ def test_beta_not_one_they_differ(lm, beta):
     assert q[7].item() == pytest.approx(manual)
 
 
+@pytest.mark.seed("000-04", "000-07")
 def test_beta_infinity_limits(lm):
     seqs = exact.sequences(lm)
     greedy, best = exact.greedy_sequence(lm), exact.most_probable_sequence(lm)
@@ -86,6 +90,7 @@ def test_beta_zero_limits(lm):
     assert q0[seqs.index((2, 0))].item() == pytest.approx(1 / 12)
 
 
+@pytest.mark.seed("000-07", "000-09")
 def test_greedy_is_not_the_most_probable_sequence(lm):
     greedy, best = exact.greedy_sequence(lm), exact.most_probable_sequence(lm)
     assert lm.decode(greedy) == "aaaaa." and lm.decode(best) == "b."
@@ -100,6 +105,7 @@ def test_greedy_sequence_by_hand():
     assert exact.greedy_sequence(lm) == exact.most_probable_sequence(lm) == (1, 0)
 
 
+@pytest.mark.seed("000-03")
 def test_temper_and_entropy_and_kl_by_hand():
     p = torch.tensor([0.5, 0.25, 0.25, 0.0], dtype=torch.float64)
     assert torch.allclose(exact.temper(p, 2.0), torch.tensor([4 / 6, 1 / 6, 1 / 6, 0.0], dtype=torch.float64))
@@ -112,6 +118,7 @@ def test_temper_and_entropy_and_kl_by_hand():
         exact.temper(p, -1.0)
 
 
+@pytest.mark.seed("000-02")
 def test_markov_lm_as_a_next_token_logits_model(lm):
     ids = torch.tensor([[0, 1, 1], [0, 2, 3]])
     logits = lm(ids)  # (B, V)

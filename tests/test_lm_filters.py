@@ -46,6 +46,7 @@ SETTINGS = [
 
 
 @pytest.mark.parametrize("kwargs", SETTINGS, ids=[str(s) for s in SETTINGS])
+@pytest.mark.seed("000-11", "000-12")
 def test_matches_transformers_on_random_logits(kwargs):
     g = torch.Generator().manual_seed(0)
     for scale in (0.3, 3.0, 30.0):
@@ -53,6 +54,7 @@ def test_matches_transformers_on_random_logits(kwargs):
         assert torch.equal(filter_logits(logits, **kwargs), reference(logits, **kwargs))
 
 
+@pytest.mark.seed("000-12")
 def test_ties_at_the_top_k_boundary_are_all_kept():
     logits = torch.tensor([[3.0, 1.0, 2.0, 2.0, 2.0, 0.0]])
     out = filter_logits(logits, top_k=2)
@@ -60,12 +62,14 @@ def test_ties_at_the_top_k_boundary_are_all_kept():
     assert torch.isfinite(out).tolist() == [[True, False, True, True, True, False]]  # 3 ties with the 2nd
 
 
+@pytest.mark.seed("000-11")
 def test_ties_in_top_p_match_transformers():
     logits = torch.log(torch.tensor([[0.25, 0.25, 0.25, 0.25], [0.4, 0.2, 0.2, 0.2]]))
     for p in (0.1, 0.3, 0.5, 0.6, 0.75, 0.9):
         assert torch.equal(filter_logits(logits, top_p=p), reference(logits, top_p=p))
 
 
+@pytest.mark.seed("000-11")
 def test_top_p_keeps_the_smallest_nucleus():
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
     logits = probs.log()
@@ -87,6 +91,7 @@ def test_off_switches_change_nothing():
         assert torch.equal(filter_logits(logits, **kw), logits)
 
 
+@pytest.mark.seed("000-12")
 def test_min_p_threshold_is_relative_to_the_top_probability():
     probs = torch.tensor([0.5, 0.26, 0.12, 0.08, 0.04])
     out = filter_logits(probs.log(), min_p=0.2)  # keep p >= 0.2 · 0.5 = 0.1
@@ -113,6 +118,7 @@ def test_any_leading_batch_dims():
     assert torch.equal(filter_logits(logits[0, 0, 0], **kw), out[0, 0, 0])  # 1-D works too
 
 
+@pytest.mark.seed("000-04")
 def test_temperature_zero_is_greedy():
     logits = torch.randn(8, 33, generator=torch.Generator().manual_seed(4))
     out = filter_logits(logits, temperature=0)
@@ -125,6 +131,7 @@ def test_temperature_zero_is_greedy():
     assert torch.equal(filter_logits(logits, temperature=0, top_k=3, top_p=0.5, min_p=0.5), out)
 
 
+@pytest.mark.seed("000-03")
 def test_temperature_is_beta_times_logits():
     logits = torch.randn(4, 10, generator=torch.Generator().manual_seed(5))
     beta = 4.0

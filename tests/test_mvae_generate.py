@@ -43,6 +43,7 @@ def _g(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+@pytest.mark.seed("000-37")
 def test_unadjusted_law_matches_the_affine_chain():
     n = 40_000
     z = generate_unadjusted(DECODERS, SIGMAS, 1, n=n, generator=_g())
@@ -62,6 +63,7 @@ def test_unadjusted_equals_tempered_at_beta_one():
 
 
 @pytest.mark.parametrize("beta", [0.25, 4.0])
+@pytest.mark.seed("000-38")
 def test_tempered_scales_the_deviation_by_one_over_sqrt_beta(beta):
     # Affine decoders: every level's deviation from its mean is a linear function of the ε's,
     # so with the same ε the tempered sample deviates by exactly 1/√β (not 1/β).
@@ -82,6 +84,7 @@ def test_zero_sigma_is_deterministic_and_levels_are_coarsest_first():
     assert torch.allclose(levels[1], _mean(1).expand(2, D0))
 
 
+@pytest.mark.seed("000-39")
 def test_seed_guided_step_is_the_difference_without_base_term():
     # ẑ(z, good) − ẑ(z, bad) = A z + b_good − (A z + b_bad): the coarse level drops out entirely.
     levels = generate_guided(DECODERS, SIGMAS, 1, 0, beta=math.inf, n=3, return_levels=True)
@@ -112,6 +115,7 @@ def test_cfg_per_example_weights():
     assert torch.allclose(z[0], _mean(0)) and torch.allclose(z[1], _mean(1))
 
 
+@pytest.mark.seed("000-36")
 def test_labels_reach_the_decoders_unchanged():
     seen = []
 
@@ -149,6 +153,7 @@ def _res(seed=0):
             torch.randn(64, 2, 2, generator=g, dtype=torch.float64) * 2.0]
 
 
+@pytest.mark.seed("000-32")
 def test_nll_matches_torch_normal():
     res, sigmas = _res(), [0.7, torch.tensor([[1.5, 2.0], [0.5, 1.0]], dtype=torch.float64)]
     ref = sum(-torch.distributions.Normal(0.0, torch.as_tensor(s, dtype=torch.float64)).log_prob(r)
@@ -156,12 +161,14 @@ def test_nll_matches_torch_normal():
     assert torch.allclose(gaussian_nll(res, sigmas), ref)
 
 
+@pytest.mark.seed("000-35")
 def test_unit_variance_nll_is_half_the_squared_error_plus_a_constant():
     res = _res()
     const = (3 + 4) / 2 * math.log(2 * math.pi)
     assert torch.allclose(gaussian_nll(res), 0.5 * squared_error(res) + const)
 
 
+@pytest.mark.seed("000-34")
 def test_fit_sigmas_is_the_ml_estimate_divisor_n():
     res = _res(1)
     sig = fit_sigmas(res)

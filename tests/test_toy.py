@@ -18,6 +18,7 @@ def mix(request):
 
 
 @pytest.mark.parametrize("t", [0.0, 1e-3, 0.5, 4.0, torch.tensor(25.0, dtype=torch.float64)])
+@pytest.mark.seed("003-03")
 def test_score_is_autograd_of_exact_log_density(mix, t):
     z = (3 * torch.randn(50, mix.dim, dtype=torch.float64)).requires_grad_()
     (grad,) = torch.autograd.grad(mix.log_prob_t(z, t).sum(), z)
@@ -25,11 +26,13 @@ def test_score_is_autograd_of_exact_log_density(mix, t):
 
 
 @pytest.mark.parametrize("t", [1e-3, 0.5, 4.0])
+@pytest.mark.seed("002-06")
 def test_denoiser_satisfies_tweedie(mix, t):
     z = 3 * torch.randn(50, mix.dim, dtype=torch.float64)
     torch.testing.assert_close((mix.denoise(z, t) - z) / t, mix.score(z, t), rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.seed("002-06")
 def test_denoiser_is_posterior_mean_by_monte_carlo():
     """E[y | z] equals the average clean sample among pairs with z in a small bin (1-D)."""
     mix, t = toy.mixture_1d(), 1.0
@@ -62,6 +65,7 @@ def test_sampling_moments_match():
         assert abs(y[k == j].std(0).mean().item() - mix.stds[j].item()) < 0.01
 
 
+@pytest.mark.seed("000-17", "002-04", "004-05")
 def test_posterior_and_class_posterior_are_bayes():
     mix = toy.mixture_2d()
     z = torch.randn(20, 2, dtype=torch.float64)
@@ -74,6 +78,7 @@ def test_posterior_and_class_posterior_are_bayes():
         torch.testing.assert_close(cp[:, c], bayes, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.seed("000-17", "001-06", "004-05")
 def test_conditional_score_is_score_plus_classifier_gradient():
     """∇ ln p_t(z | c) = ∇ ln p_t(z) + ∇ ln p_t(c | z): the identity behind classifier guidance."""
     mix, t, c = toy.mixture_2d(), 0.7, 1

@@ -101,6 +101,7 @@ def test_ema_debias_keeps_a_constant_non_persistent_buffer():
     torch.testing.assert_close(ema.freqs, torch.tensor([1.0, 3.0]), rtol=1e-4, atol=0)  # rounding × 1/(1 − d⁴)
 
 
+@pytest.mark.seed("003-12")
 def test_noisy_is_the_scaled_forward_process():
     g = torch.Generator().manual_seed(1)
     y, t = torch.randn(8, 1, 28, 28), torch.rand(8) * 10
@@ -120,6 +121,7 @@ class _Recorder(torch.nn.Module):
         return x * self.w
 
 
+@pytest.mark.seed("000-23", "001-17", "002-10")
 def test_label_dropout():
     net, g = _Recorder(), torch.Generator().manual_seed(2)
     y, c = torch.randn(4000, 1, 28, 28), torch.randint(10, (4000,))
