@@ -250,3 +250,13 @@ def test_tiny_book_numbers_exercises_per_chapter_merges_streams_and_is_quiet(tmp
     boxes = re.findall(r'<div class="cell_output docutils container">\s*<div class="output stream highlight-myst-ansi'
                        r'[^"]*">\s*<div class="highlight"><pre><span></span>(.*?)</pre>', page, flags=re.DOTALL)
     assert [" ".join(b.split()) for b in boxes] == ["2", "first second"], boxes
+
+
+def test_notebook_pages_open_with_the_title_not_the_setup_cell(book_build):
+    """The Colab setup cell is tagged remove-cell: absent from the page, kept in the downloadable notebook."""
+    first_line = colab.SETUP_CELL.splitlines()[0].lstrip("# ")
+    for path in book_notebooks():
+        name = path.relative_to(ROOT)
+        html = (book_build.html / name.with_suffix(".html")).read_text()
+        assert first_line not in html, f"{name}: the setup cell shows on the page"
+        assert first_line in (book_build.html / "_sources" / name).read_text(), f"{name}: download lacks it"
