@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tempguide.data import TEXT_VOCAB, decode, encode
+from tempguide.lm import generate
 from tempguide.lm.sweep import decoding_metrics, format_table, sweep, text_windows
 
 PROMPT = "Hamlet said "
@@ -74,13 +75,50 @@ def test_sweep_generates_with_the_sampler_and_scores_with_the_model():
 
 
 def test_text_windows_start_at_lines_that_begin_with_a_letter():
-    text = "\n12 no\nab cd\nef gh\n  no\n"
-    windows = text_windows(text, 2, 3, generator=torch.Generator().manual_seed(0))
-    assert sorted(decode(w) for w in windows) == ["ab ", "ef "]
-    with pytest.raises(ValueError, match="need n=3"):
-        text_windows(text, 3, 3)
+    text = "\n12 no\nab cd\nef gh\nx y\n  no\nzz"  # starts: "ab", "ef", "x " (a one-letter word); "zz" too short
+    windows = text_windows(text, 3, 3, generator=torch.Generator().manual_seed(0))
+    assert sorted(decode(w) for w in windows) == ["ab ", "ef ", "x y"]
+    with pytest.raises(ValueError, match="has only 3 line starts with 3 characters after them, need n=4"):
+        text_windows(text, 4, 3)
+
+
+def test_text_windows_leave_one_character_after_the_window_and_follow_the_generator():
+    # "\ncd" at the end has room for a window of 2 but none for the character after it
+    assert [decode(w) for w in text_windows("\nab.\ncd", 1, 2)] == ["ab"]
+    assert [decode(w) for w in text_windows("\nab.\ncd.", 2, 2, generator=torch.Generator().manual_seed(0))] == \
+        [["ab", "cd"][i] for i in torch.randperm(2, generator=torch.Generator().manual_seed(0)).tolist()]
 
 
 def test_format_table_aligns_columns_and_blanks_missing_values():
     table = format_table([{"name": "greedy", "ppl": 1.23456}, {"name": "T=1", "ppl": None}], ["name", "ppl"])
     assert table.splitlines() == ["  name   ppl", "------  ----", "greedy  1.23", "   T=1      "]
+
+
+class Uniform:
+    """Equal logits for every character: greedy picks character 0 ("\\n"), sampling draws from the generator."""
+
+    vocab_size = len(TEXT_VOCAB)
+
+    def __call__(self, ids):  # (B, T) -> (B, V)
+        return torch.zeros(ids.shape[0], self.vocab_size)
+
+
+def test_sweep_passes_each_setting_and_the_generator_to_generate():
+    prompts = ids_of(PROMPT, ["", ""])
+    greedy, sampled = sweep(Unigram(), prompts, 6, [{"temperature": 0}, {"temperature": 1.0}], sampler=Uniform(),
+                            generator=torch.Generator().manual_seed(3), progress=False)
+    assert greedy["texts"] == ["\n" * 6, "\n" * 6]
+    g = torch.Generator().manual_seed(3)
+    generate(Uniform(), prompts, 6, temperature=0, generator=g)  # greedy draws nothing from g
+    expected = generate(Uniform(), prompts, 6, generator=g)
+    assert sampled["texts"] == [decode(row[len(PROMPT):]) for row in expected]
+
+
+def test_sweep_shows_a_progress_bar_only_when_asked(capsys):
+    def run(**kw):
+        sweep(Unigram(), ids_of(PROMPT, [""]), 1, [{"temperature": 0}], sampler=Uniform(), **kw)
+
+    run(progress=False)
+    assert capsys.readouterr().err == ""
+    run()  # progress=True by default
+    assert "settings: 100%" in capsys.readouterr().err

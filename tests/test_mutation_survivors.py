@@ -1,7 +1,7 @@
 """Exact properties that kill the mutants an earlier mutation run left alive (issue 20).
 
-Each test names the planted bug it must catch; benchmarks/results/mutation.md
-shows each one failing on its mutant.
+The first six tests kill the six survivors of the issue (benchmarks/results/mutation_survivors.md
+shows each failing on its mutant); the rest kill survivors of `make mutation` runs.
 """
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import torch
 
 from tempguide.lm import generate
 from tempguide.lm.exact import MarkovLM, per_token_distribution, sequences, sequence_level_distribution, temper
+from tempguide.metrics import image
 from tempguide.metrics.image import fid_from_features, gaussian_stats
 from tempguide.metrics.precision_recall import precision_recall
+from tempguide.toy import GaussianMixture
 
 
 # --- generate feeds the LAST `context` tokens (mutant: the first ones) ------------------------------
@@ -84,3 +86,61 @@ def test_per_token_and_sequence_infinity_limits_on_a_chain_with_ties():
     assert per_token_distribution(lm, math.inf).tolist() == [0.0, 0.25, 0.5, 0.25]
     # P = (0.2, 0.2, 0.4, 0.2): the maximum "b." is unique, so the sequence-level limit is one-hot
     assert sequence_level_distribution(lm, math.inf).tolist() == [0.0, 0.0, 1.0, 0.0]
+
+
+# --- survivors of the first `make mutation` run (lm/, metrics/, toy.py) -------------------------------
+
+def test_accuracy_per_class_when_every_sample_has_the_same_class():
+    images = -torch.ones(3, 1, 28, 28)
+    images[:2, 0, 0, 4] = 1.0  # two of the three are recognised as a 4
+
+    class Brightest(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):  # logits: the first ten pixels
+            return x.flatten(1)[:, :10]
+
+        features = forward
+
+    per_class = image.accuracy_per_class(Brightest(), images, torch.tensor([4, 4, 4]))
+    assert per_class.shape == (10,) and per_class.dtype == torch.float64
+    assert per_class[4] == pytest.approx(2 / 3) and per_class[torch.arange(10) != 4].isnan().all()
+    diversity = image.diversity(Brightest(), images, torch.tensor([4, 4, 4]))
+    assert diversity.shape == (10,) and diversity.dtype == torch.float64
+    assert diversity[4] == pytest.approx((0 + 2 * 2) / 3)  # distances 0, 2, 2 between the three
+    assert image.diversity(Brightest(), images) == pytest.approx(4 / 3)  # no labels: the whole set
+
+
+def test_sharpness_is_per_image_and_keeps_float64():
+    images = torch.zeros(2, 1, 4, 4, dtype=torch.float64)
+    images[1, 0, 1, 1] = 1.0  # the Laplacian on the 2×2 valid positions: −4, 1, 1, 0
+    out = image.sharpness(images)
+    assert out.dtype == torch.float64 and out.tolist() == [0.0, pytest.approx(torch.tensor([-4.0, 1, 1, 0]).var().item())]
+
+
+def labelled_mixture():
+    return GaussianMixture([1.0, 2.0, 1.0], [[0.0], [1.0], [2.0]], [1.0, 1.0, 1.0], labels=[0, 1, 1])
+
+
+def test_restrict_keeps_the_labels_of_the_kept_components():
+    sub = labelled_mixture().restrict([2, 0])
+    assert sub.labels.tolist() == [1, 0] and sub.weights.tolist() == [0.5, 0.5]
+    assert labelled_mixture().condition(1).labels.tolist() == [1, 1]
+    with pytest.raises(ValueError, match=r"components must name at least one index in \[0, 3\), got none"):
+        labelled_mixture().restrict(torch.tensor([], dtype=torch.long))
+
+
+@pytest.mark.parametrize("c, match", [(True, "class c must be one integer"), (2, r"class c must be in \[0, 2\), got 2")])
+def test_condition_refuses_a_boolean_or_out_of_range_class(c, match):
+    with pytest.raises(ValueError, match=match):
+        labelled_mixture().condition(c)
+
+
+@pytest.mark.parametrize("call", ["condition", "class_prior", "class_posterior"])
+def test_class_methods_need_labels(call):
+    unlabelled = GaussianMixture([1.0], [[0.0]], [1.0])
+    args = {"condition": (0,), "class_prior": (), "class_posterior": (torch.zeros(1, 1), 1.0)}[call]
+    with pytest.raises(ValueError, match=rf"^{call}\(\) needs a mixture with labels$"):
+        getattr(unlabelled, call)(*args)
