@@ -118,7 +118,6 @@ def course(tmp_path_factory):
     autograde = _run([str(BIN / "nbgrader"), "autograde", "*"], root, env)
     validated, _ = validate.communicate(timeout=3600)
     seconds = time.monotonic() - start
-    print(f"\nnbgrader on {len(ASSIGNMENTS)} assignments: {seconds:.0f} s")
     return {"root": root, "generate": generate, "autograde": autograde,
             "validate": (validate.returncode, validated), "seconds": seconds}
 
@@ -157,7 +156,9 @@ def test_autograde_gives_the_solution_every_automatic_point_and_the_student_vers
         assert (solved.max_written_score, solved.needs_manual_grade) == (by_hand, by_hand > 0)
 
 
-def test_validate_passes_every_solution(course):
+def test_validate_passes_every_solution(course, stage_report):
+    stage_report("nbgrader", f"generate, autograde and validate {len(ASSIGNMENTS)} assignments: "
+                             f"{course['seconds']:.0f} s")
     returncode, output = course["validate"]
     assert returncode == 0, output[-3000:]
     # The log line "Validating '<path>'" opens each notebook's part of the output.
