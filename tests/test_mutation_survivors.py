@@ -107,6 +107,8 @@ def test_accuracy_per_class_when_every_sample_has_the_same_class():
     per_class = image.accuracy_per_class(Brightest(), images, torch.tensor([4, 4, 4]))
     assert per_class.shape == (10,) and per_class.dtype == torch.float64
     assert per_class[4] == pytest.approx(2 / 3) and per_class[torch.arange(10) != 4].isnan().all()
+    none_present = image.accuracy_per_class(Brightest(), images, torch.tensor([4, 4, 4]), num_classes=2)
+    assert none_present.dtype == torch.float64 and none_present.shape == (2,) and none_present.isnan().all()
     diversity = image.diversity(Brightest(), images, torch.tensor([4, 4, 4]))
     assert diversity.shape == (10,) and diversity.dtype == torch.float64
     assert diversity[4] == pytest.approx((0 + 2 * 2) / 3)  # distances 0, 2, 2 between the three
