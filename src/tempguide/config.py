@@ -60,6 +60,13 @@ class Profile:
     # DDPM steps; a guided step costs about 2 network evaluations (a CFG pair or a classifier backward).
     guidance_sweep_samples: int
     guidance_sweep_steps: int
+    # Chapter 1's decoding sweeps (notebook 11): prompts per setting and characters per generation, after
+    # a 16-character prompt.  Greedy decoding ends in a repeated phrase only late in a generation (2 of 16
+    # seeded prompts at 240 characters; after 32-character prompts 2 of 32 at 224, none of 16 at 200), so the quick profile generates
+    # 240 characters: 16 + 240 fills the model's 256-character context, beyond which every step recomputes
+    # the whole window (about 25 times slower).
+    lm_sweep_prompts: int
+    lm_sweep_length: int
 
 
 PROFILES = {
@@ -80,6 +87,8 @@ PROFILES = {
         diffusion_sweep_steps=20,
         guidance_sweep_samples=40,
         guidance_sweep_steps=20,
+        lm_sweep_prompts=16,
+        lm_sweep_length=240,
     ),
     "full": Profile(
         name="full",
@@ -98,6 +107,8 @@ PROFILES = {
         diffusion_sweep_steps=250,
         guidance_sweep_samples=1000,
         guidance_sweep_steps=50,
+        lm_sweep_prompts=64,
+        lm_sweep_length=400,
     ),
 }
 
