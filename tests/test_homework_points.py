@@ -9,8 +9,8 @@ from __future__ import annotations
 import nbformat
 
 from tempguide.homework import graded_cells, grade
-from tempguide.homework.grader import MAX_MESSAGE, _points, _score, read_submission, report
-from test_homework import HOMEWORK, by_name, graded_cell, solution_cell
+from tempguide.homework.grader import MAX_MESSAGE, _exercises, _points, _score, read_submission, report
+from test_homework import HOMEWORK, by_name, graded_cell, solution_cell, tiny_solution
 
 SOLUTION = HOMEWORK / "solutions" / "hw1_temperature.ipynb"
 
@@ -42,9 +42,12 @@ def test_hidden_scores_pay_the_expected_points_for_passed_tests_only():
         {"name": "a", "score": 2, "max_score": 2, "message": "passed"},
         {"name": "b", "score": 0, "max_score": 1.5, "message": "cell 3: boom"},
         {"name": "c", "score": 0, "max_score": 3, "message": "the test cell 'c' is missing from the submission"}]
-    out = report(_score([], expected, results), ["e" * (MAX_MESSAGE + 5)], "sandbox")
-    assert (out["score"], out["max_score"], out["mode"]) == (2, 6.5, "sandbox")
-    assert out["errors"] == ["e" * (MAX_MESSAGE - 1) + "…"]
+    scores = _score([], expected, results)
+    manual = [{"name": "why", "max_score": 2, "message": "not graded automatically"}]
+    long = "e" * (MAX_MESSAGE + 5)
+    assert report(scores, [long], "sandbox", ["a  note\n"], manual) == {
+        "score": 2, "max_score": 6.5, "exercises": scores, "manual": manual,
+        "errors": ["e" * (MAX_MESSAGE - 1) + "…"], "mode": "sandbox", "notes": ["a note"]}
 
 
 def test_own_tests_take_the_points_of_the_first_cell_of_each_grade_id(tmp_path):
@@ -62,3 +65,10 @@ def test_own_tests_take_the_points_of_the_first_cell_of_each_grade_id(tmp_path):
     results = {"a": ("ok", "passed"), "neg": ("ok", "passed"), "flag": ("ok", "passed"), "cell 5": ("ok", "passed")}
     assert [(e["name"], e["score"], e["max_score"]) for e in _score(cells, None, results)] == [
         ("a", 2, 2), ("neg", 0, 0), ("flag", 0, 0), ("cell 5", 1.25, 1.25)]
+
+
+def test_exercises_come_from_the_solution_test_cells_with_the_visible_part_only():
+    assert _exercises(tiny_solution()) == [
+        {"name": "add", "points": 2, "visible": "assert add(1, 2) == 3"},  # its hidden test left out
+        {"name": "square", "points": 3, "visible": "assert square(3) == 9"},
+        {"name": "halve", "points": 1.5, "visible": "assert halve(3) == 1.5"}]
