@@ -7,8 +7,9 @@ tested directly, without a kernel, so that ``make mutation`` can afford them.
 from __future__ import annotations
 
 import nbformat
+import pytest
 
-from tempguide.homework import graded_cells, grade
+from tempguide.homework import MarkerError, graded_cells, grade
 from tempguide.homework.grader import MAX_MESSAGE, _exercises, _points, _score, read_submission, report
 from test_homework import HOMEWORK, by_name, graded_cell, solution_cell, tiny_solution
 
@@ -72,3 +73,7 @@ def test_exercises_come_from_the_solution_test_cells_with_the_visible_part_only(
         {"name": "add", "points": 2, "visible": "assert add(1, 2) == 3"},  # its hidden test left out
         {"name": "square", "points": 3, "visible": "assert square(3) == 9"},
         {"name": "halve", "points": 1.5, "visible": "assert halve(3) == 1.5"}]
+    broken = tiny_solution()
+    broken.cells[4].metadata["nbgrader"]["grade_id"] = "add"  # two exercises named "add"
+    with pytest.raises(MarkerError, match="grade_id 'add' already used by cell 2"):
+        _exercises(broken)
