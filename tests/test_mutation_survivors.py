@@ -15,6 +15,7 @@ from tempguide.lm.exact import MarkovLM, per_token_distribution, sequences, sequ
 from tempguide.metrics import image
 from tempguide.metrics.image import fid_from_features, gaussian_stats
 from tempguide.metrics.precision_recall import precision_recall
+from tempguide.metrics.text import bits_per_character
 from tempguide.toy import GaussianMixture
 
 
@@ -146,3 +147,32 @@ def test_class_methods_need_labels(call):
     args = {"condition": (0,), "class_prior": (), "class_posterior": (torch.zeros(1, 1), 1.0)}[call]
     with pytest.raises(ValueError, match=rf"^{call}\(\) needs a mixture with labels$"):
         getattr(unlabelled, call)(*args)
+
+
+# --- bits per character: the windows it scores with ------------------------------------------------
+
+class Cycle:
+    """V = 4 tokens.  At window position 0 the next token is uniform (2 bits); later P(last + 1) = 1/2 (1 bit)."""
+
+    def __init__(self, block_size=None):
+        if block_size is not None:
+            self.block_size = block_size
+
+    def __call__(self, ids):  # (B, T) -> (B, T, 4)
+        probs = torch.full((*ids.shape, 4), 1 / 6)
+        probs.scatter_(-1, ((ids + 1) % 4)[..., None], 0.5)
+        probs[:, 0] = 0.25
+        return probs.log()
+
+
+CYCLE = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 0])  # 8 predictions
+
+
+@pytest.mark.parametrize("model, kwargs, bits", [
+    (Cycle(), {}, (2 + 7) / 8),                    # no block size: one window, 2 bits then 7 × 1 bit
+    (Cycle(block_size=4), {}, (2 + 3) / 4),         # windows of the block size, 4 predictions each
+    (Cycle(block_size=4), {"context": 2}, 1.5),     # the context asked for, not the block size
+])
+def test_bits_per_character_scores_windows_of_the_context(model, kwargs, bits):
+    assert bits_per_character(model, CYCLE, **kwargs) == pytest.approx(bits, rel=1e-6)
+    assert bits_per_character(model, torch.stack([CYCLE, CYCLE]), **kwargs) == pytest.approx(bits, rel=1e-6)
