@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -165,3 +166,51 @@ def test_a_cited_test_that_does_not_exist_is_reported(repo, monkeypatch):
     monkeypatch.setattr(tr, "marked_tests", lambda tests_dir: scanned)
     assert tr.problems(repo) == ["cited test 'tests/test_fake.py::test_renamed' does not exist",
                                  "cited test 'tests/test_gone.py::test_one' does not exist"]
+
+
+# -- the Sphinx extension, in a tiny book built with the real _config.yml --------------------------
+
+APPENDIX = """\
+# Appendix
+
+```{seed-counts}
+```
+
+```{seed-traceability} 000
+```
+
+```{seed-errata}
+```
+"""
+
+
+@pytest.mark.slow
+def test_the_appendix_builds_its_tables_and_the_build_fails_on_a_missing_label(tmp_path):
+    from book_tools import notebook, run_book_build, tiny_book
+
+    nb = notebook("1 + 1")
+    nb.cells[1].metadata["tags"] = ["seed:000-04"]
+    book = tiny_book(tmp_path, """\
+        format: jb-book
+        root: book/intro
+        chapters:
+          - file: book/page
+          - file: book/appendix
+          - file: notebooks/nb
+        """, {"book/intro.md": "# Intro\n", "book/page.md": PAGE, "book/appendix.md": APPENDIX,
+              "book/seed_items.yaml": SEED_ITEMS, "book/seed_errata.yaml": SEED_ERRATA,
+              "tests/test_fake.py": TESTS, "notebooks/nb.ipynb": nb})
+    returncode, output, _ = run_book_build(book)
+    assert returncode == 0, output[-4000:]
+    html = (book / "_build" / "html" / "book" / "appendix.html").read_text()
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "000: A seed 1 2 1 4" in text  # covered, partial, not yet, items
+    assert "test_fake.py::TestGroup::test_method" in text and "not yet" in text and "pending" in text
+    assert 'href="page.html#sec-a"' in html and 'href="page.html#equation-eq-b"' in html
+    assert 'href="../notebooks/nb.html"' in html
+
+    items = book / "book" / "seed_items.yaml"
+    items.write_text(items.read_text().replace("derived: [sec-a]}", "derived: [sec-typo]}", 1))
+    returncode, output, _ = run_book_build(book)
+    assert returncode != 0
+    assert "undefined label: 'sec-typo'" in output

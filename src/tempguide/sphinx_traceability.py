@@ -15,6 +15,8 @@ id is a warning too.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.util import logging
@@ -98,11 +100,15 @@ _STYLE = "<style>.seed-trace code, .seed-trace .pre {white-space: normal; overfl
 class _TraceDirective(SphinxDirective):
     """Common part: load the data, note the files it depends on, parse the generated MyST."""
 
+    @property
+    def root(self) -> Path:
+        """The repository: the book's source folder, which holds book/, tests/ and notebooks/."""
+        return Path(self.env.srcdir)
+
     def load(self):
-        root = tr.ROOT
-        for name in REPOSITORY_FILES:
-            self.env.note_dependency(str(root / name))
-        for path in sorted((root / "tests").glob("test_*.py")):
+        root = self.root
+        for path in [root / name for name in REPOSITORY_FILES] + sorted((root / "tests").glob("test_*.py")) \
+                + sorted((root / "notebooks").glob("*.ipynb")):
             self.env.note_dependency(str(path))
         items, errata = tr.load_items(root), tr.load_errata(root)
         self._warn_unknown_ids(items, errata)
@@ -110,8 +116,8 @@ class _TraceDirective(SphinxDirective):
 
     def _warn_unknown_ids(self, items, errata) -> None:
         known = {i.id for i in items} | {e.id for e in errata}
-        marked = tr.marked_tests(tr.ROOT / "tests")
-        tagged = tr.notebook_tags(tr.ROOT / "notebooks")
+        marked = tr.marked_tests(self.root / "tests")
+        tagged = tr.notebook_tags(self.root / "notebooks")
         for key in sorted((set(marked) | set(tagged)) - known):
             where = marked.get(key, []) + tagged.get(key, [])
             logger.warning("seed id %r is declared by %s but is not in book/seed_items.yaml "
@@ -130,7 +136,7 @@ class SeedCounts(_TraceDirective):
 
     def run(self):
         items, _ = self.load()
-        seeds = tr.load_seeds()
+        seeds = tr.load_seeds(self.root)
         rows = []
         for seed, row in tr.counts(items).items():
             title = "all seeds" if seed == "all" else f"{seed}: {seeds[seed]['title']}"
@@ -146,7 +152,7 @@ class SeedTraceability(_TraceDirective):
     def run(self):
         seed = self.arguments[0]
         items, _ = self.load()
-        pages = tr.equation_pages()
+        pages = tr.equation_pages(self.root)
         rows = [[f"**{i.id}**", f"{i.statement}\n\n*seed:* {_code(i.line)}", _evidence(i, pages), i.status]
                 for i in items if i.seed == seed]
         if not rows:
@@ -159,7 +165,7 @@ class SeedErrata(_TraceDirective):
 
     def run(self):
         _, errata = self.load()
-        pages = tr.equation_pages()
+        pages = tr.equation_pages(self.root)
         rows = [[f"**{e.id}**" + (f"\n\n{_join(e.items)}" if e.items else ""),
                  f"{_code(e.line)}\n\n{e.wrong}", f"{e.corrected}\n\n{_evidence(e, pages)}", e.status]
                 for e in errata]
