@@ -20,7 +20,8 @@ from tempguide import plotting
 matplotlib.use("Agg")
 
 #: notebooks whose every figure goes through plotting.show (chapters 0-2); the later chapters still use plt.show
-MEASURED = ["11_temperature_sweeps", "22_diffusion_temperature_mnist"]
+MEASURED = ["00_exact_mixture", "05_training_and_checkpoints", "10_temperature_exact", "11_temperature_sweeps",
+            "20_score_matching_background", "21_diffusion_temperature_exact", "22_diffusion_temperature_mnist"]
 FONT_KEYS = ["font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize",
              "legend.fontsize", "legend.title_fontsize", "figure.titlesize"]
 
