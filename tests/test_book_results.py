@@ -35,3 +35,12 @@ def test_book_table_is_its_json_rendered(json_path):
 def test_book_table_is_shown_by_a_page(json_path):
     pages = [p.read_text() for p in (ROOT / "book").glob("*.md")]
     assert any(f"results/{json_path.stem}.md" in page for page in pages), f"no page includes {json_path.stem}.md"
+
+
+def test_markdown_table_cell_boundaries_and_saved_json(tmp_path):
+    # 0.01 is not "below 0.01": three decimals; 0 keeps three decimals too
+    assert markdown_table(["a", "b"], [[0.01, 0.0]]).splitlines()[2] == "| 0.010 | 0.000 |"
+    path = save_table("t", ["a"], [[1]], meta={"bench": "x"}, directory=tmp_path / "new" / "dir")  # parents made
+    assert (tmp_path / "new" / "dir" / "t.json").read_text() == \
+        '{\n "columns": [\n  "a"\n ],\n "rows": [\n  [\n   1\n  ]\n ],\n "meta": {\n  "bench": "x"\n }\n}\n'
+    assert path == tmp_path / "new" / "dir" / "t.md"

@@ -56,8 +56,8 @@ def reference_of(real: torch.Tensor) -> guided.RealReference:
 def test_conditional_report_columns():
     real = digits([[1, -1, -1], [0.5, -1, -1], [-1, 1, -1], [-1, 0.5, 0.5]])
     # generated for classes 0, 0, 1, 2, 3: the third is a 0 (a wrong digit), the fourth is out of [−1, 1],
-    # the last is far from every real digit (and a 0 by the tie rule of argmax)
-    samples = digits([[1, -1, -1], [0.9, -1, -1], [1, 0.5, -1], [-1, -1, 3], [1] * 10])
+    # the last is far from every real digit (and a 0 by the tie rule of argmax); pixels at −3 and 3 are clamped
+    samples = digits([[1, -1, -1], [0.9, -1, -1], [1, 0.5, -1, -1, -1, -3], [-1, -1, 3], [1] * 10])
     labels = torch.tensor([0, 0, 1, 2, 3])
     clf, clamped = PixelClassifier(), samples.clamp(-1, 1)
     reference = reference_of(real)
@@ -82,12 +82,19 @@ def test_conditional_report_columns():
 def test_real_reference_splits_2n_test_digits(monkeypatch):
     images = digits([[float(i) / 10, (-1) ** i] for i in range(10)])
     labels = torch.tensor([0, 1] * 5)
-    monkeypatch.setattr(guided, "load_mnist", lambda split, source, verbose: (images, labels))
+    calls = []
+
+    def load_mnist(*args, **kwargs):
+        calls.append((args, kwargs))
+        return images, labels
+
+    monkeypatch.setattr(guided, "load_mnist", load_mnist)
     clf = PixelClassifier()
     ref = guided.real_reference(clf, 4, generator=torch.Generator().manual_seed(0))
     perm = torch.randperm(10, generator=torch.Generator().manual_seed(0))[:8]
     a, b = images[perm[:4]], images[perm[4:]]
     fa, fb = clf.features(a).double(), clf.features(b).double()
+    assert calls == [(("test",), {"source": "subset", "verbose": False})]  # the test split, quietly
     assert ref.n == 4 and torch.equal(ref.features, fa)
     assert ref.fid_floor == pytest.approx(image.fid_from_features(fb, fa), abs=1e-12)
     assert (ref.precision_floor, ref.recall_floor) == precision_recall(fa, fb)
@@ -96,3 +103,6 @@ def test_real_reference_splits_2n_test_digits(monkeypatch):
     for n in (0, 6):
         with pytest.raises(ValueError, match=r"n must be in \[1, 5\].*got " + str(n)):
             guided.real_reference(clf, n)
+    assert guided.real_reference(clf, 5).n == 5  # 2n = all 10 digits
+    with pytest.raises(ValueError, match="k must be in"):  # n = 1 is in range; precision/recall's k = 3 is not
+        guided.real_reference(clf, 1)
