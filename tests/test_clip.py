@@ -55,11 +55,10 @@ def test_shapes_unit_norm_and_logits():
     assert torch.allclose(e_img.norm(dim=-1), torch.ones(5)) and torch.allclose(e_txt.norm(dim=-1), torch.ones(3))
     assert torch.allclose(clip(x, ids), clip.scale() * e_img @ e_txt.T)
     assert math.isclose(clip.scale().item(), 1 / 0.07, rel_tol=1e-5)
-    with pytest.raises(ValueError, match=r"x must have shape \(B, 1, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"z_bar must have shape \(B, 1, 28, 28\)"):
         clip.encode_image(torch.zeros(2, 28, 28))
 
 
-@pytest.mark.seed("002-18")
 def test_noise_level_enters_the_image_encoder():
     clip = Clip(SMALL)
     with torch.no_grad():
@@ -90,7 +89,6 @@ def hand_info_nce(L, same):
     return total / 2
 
 
-@pytest.mark.seed("002-14")
 def test_info_nce_against_a_hand_computation_and_cross_entropy():
     g = torch.Generator().manual_seed(1)
     L = torch.randn(5, 5, generator=g, dtype=torch.float64) * 3

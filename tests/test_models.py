@@ -26,7 +26,7 @@ def test_unet_shapes_and_size():
         net = UNet(cfg)
         assert net(x, torch.rand(3)).shape == (3, 1, 28, 28)
         assert 0.3e6 <= sum(p.numel() for p in net.parameters()) <= 0.5e6
-    with pytest.raises(ValueError, match="x must have shape"):
+    with pytest.raises(ValueError, match="z_bar must have shape"):
         UNet()(torch.randn(3, 1, 32, 32), torch.rand(3))
 
 
@@ -72,7 +72,7 @@ def test_mlp_conventions():
         assert net(x, 0.1).shape == (5, 3)
         torch.testing.assert_close(net(x, 0.1), net(x, 0.1, torch.full((5,), 2)))  # null label = num_classes
         assert (net(x, 0.1, torch.zeros(5, dtype=torch.long)) - net(x, 0.1)).abs().max() > 1e-4
-    with pytest.raises(ValueError, match="x must have shape"):
+    with pytest.raises(ValueError, match="z_bar must have shape"):
         net(torch.randn(5, 2), 0.1)
     with pytest.raises(ValueError, match="depth"):
         MLPConfig(depth=0)

@@ -56,7 +56,7 @@ def test_attribute_config_validation():
         AttributeUNetConfig(num_classes=10)
     with pytest.raises(ValueError, match="attribute_std must be > 0"):
         AttributeUNetConfig(attribute_std=0.0)
-    with pytest.raises(ValueError, match=r"x must have shape \(B, 1, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"z_bar must have shape \(B, 1, 28, 28\)"):
         AttributeUNet(AttributeUNetConfig(**SMALL))(torch.randn(2, 1, 14, 14), 1.0)
 
 

@@ -130,7 +130,7 @@ EPS_SAMPLERS = [
 @pytest.mark.parametrize("name,run", EPS_SAMPLERS, ids=[s[0] for s in EPS_SAMPLERS])
 def test_eps_samplers_refuse_a_non_finite_start_or_grid(name, run):
     for bad in (NAN, INF):
-        with pytest.raises(ValueError, match=r"^x must be finite"):
+        with pytest.raises(ValueError, match=r"^z_bar must be finite"):
             run(z0(bad), ALPHA_BARS, CondEps())
         alpha_bars = ALPHA_BARS.clone()
         alpha_bars[1] = bad
@@ -140,7 +140,7 @@ def test_eps_samplers_refuse_a_non_finite_start_or_grid(name, run):
 
 @pytest.mark.parametrize("name,run", EPS_SAMPLERS, ids=[s[0] for s in EPS_SAMPLERS])
 def test_eps_samplers_report_the_step_where_they_diverge(name, run):
-    with pytest.raises(FloatingPointError, match=r"x became non-finite .* at step 1 \(t = 1\)"):
+    with pytest.raises(FloatingPointError, match=r"z_bar became non-finite .* at step 1 \(t = 1\)"):
         run(z0(), ALPHA_BARS, CondEps(t_bad=1.0))
 
 
@@ -226,15 +226,15 @@ def test_sr3_refuses_a_non_finite_low_resolution_input_and_a_diverging_network()
     x_low[0, 0, 3, 3] = NAN
     with pytest.raises(ValueError, match=r"^x_low must be finite"):
         sample_sr3(NaNNet(), x_low, n_steps=3)
-    with pytest.raises(FloatingPointError, match=r"x became non-finite .* at step 0 \(t = "):
+    with pytest.raises(FloatingPointError, match=r"z_bar became non-finite .* at step 0 \(t = "):
         sample_sr3(NaNNet(), torch.zeros(2, 1, 14, 14), n_steps=3, generator=torch.Generator().manual_seed(0))
 
 
 def test_cascade_stops_when_the_base_model_diverges():
     labels = torch.tensor([1, 2])
-    with pytest.raises(FloatingPointError, match=r"x became non-finite .* at step 0"):
+    with pytest.raises(FloatingPointError, match=r"z_bar became non-finite .* at step 0"):
         sample_base(NaNNet(), labels, n_steps=3, generator=torch.Generator().manual_seed(0))
-    with pytest.raises(FloatingPointError, match=r"x became non-finite .* at step 0"):
+    with pytest.raises(FloatingPointError, match=r"z_bar became non-finite .* at step 0"):
         sample_cascade(NaNNet(), NaNNet(), labels, n_steps_base=3, n_steps_sr=3,
                        generator=torch.Generator().manual_seed(0))
 
@@ -256,5 +256,5 @@ def test_unclip_refuses_non_finite_embeddings_and_images():
 def test_unclip_decoder_that_diverges_is_reported():
     e = torch.nn.functional.normalize(torch.ones(2, 32), dim=-1)
     decoder = lambda x, t, E: torch.full_like(x, INF)
-    with pytest.raises(FloatingPointError, match=r"x became non-finite .* at step 0 \(t = "):
+    with pytest.raises(FloatingPointError, match=r"z_bar became non-finite .* at step 0 \(t = "):
         decode(decoder, e, 1.0, n_steps=3)

@@ -42,20 +42,20 @@ def frequent_captions() -> torch.Tensor:
 
 
 def clip_guided_eps(eps_net, noisy_clip, gamma):
-    """ε̃(x, t, k): the unconditional ``eps_net`` guided towards caption k by ``noisy_clip`` (module docstring)."""
-    return eps_classifier_guided(lambda x, t: eps_net(x, t), clip_log_prob(noisy_clip), gamma)
+    """ε̃(z̄, t, k): the unconditional ``eps_net`` guided towards caption k by ``noisy_clip`` (module docstring)."""
+    return eps_classifier_guided(lambda z_bar, t: eps_net(z_bar, t), clip_log_prob(noisy_clip), gamma)
 
 
 def text_cfg_eps(text_net, clip, w):
-    """ε̃(x, t, k) = ε̂(x, t, ∅) + w · (ε̂(x, t, C_T(c_k)) − ε̂(x, t, ∅)) (module docstring)."""
+    """ε̃(z̄, t, k) = ε̂(z̄, t, ∅) + w · (ε̂(z̄, t, C_T(c_k)) − ε̂(z̄, t, ∅)) (module docstring)."""
     with torch.no_grad():
         text = clip.encode_text(all_captions())                                 # (120, d), C_T of every caption
     guided = embedding_cfg_eps(text_net, w)
 
-    def eps_w(x: torch.Tensor, t, k=None) -> torch.Tensor:
+    def eps_w(z_bar: torch.Tensor, t, k=None) -> torch.Tensor:
         if k is None:
             raise ValueError("caption indices k are required, shape (B,), values in [0, 120)")
-        return guided(x, t, text.to(x.device)[torch.as_tensor(k).long().cpu()])
+        return guided(z_bar, t, text.to(z_bar.device)[torch.as_tensor(k).long().cpu()])
     return eps_w
 
 

@@ -15,7 +15,7 @@ auto-encoder": e is the encoder, p(e | c) the prior, p(y | e) the decoder).
   prior; a Gaussian is the smallest prior whose law we can check exactly.  The
   sample is projected back onto the unit sphere, where CLIP embeddings live
   (``normalise=True``).
-- **decoder**: an ε-network ε̂(x, t, e) conditioned on e (``AttributeUNet`` with
+- **decoder**: an ε-network ε̂(z̄, t, e) conditioned on e (``AttributeUNet`` with
   ``cond_dim = d``), guided by classifier-free guidance on e
   (``clip.guidance.embedding_cfg_eps``).  Unlike DALL·E 2's decoder it does not
   also see the caption.

@@ -86,9 +86,9 @@ def regression_loss(net, y: torch.Tensor, labels, generator: torch.Generator | N
 
 
 def sr_eps(net, cond: torch.Tensor, s: float):
-    """The ε-function (x, t, labels) ↦ net(x, t, labels; cond, s) that the DDPM sampler calls, cond held fixed."""
-    def eps_fn(x, t, labels=None):
-        return net(x, t, labels, cond=cond, s=s)
+    """The ε-function (z̄, t, labels) ↦ net(z̄, t, labels; cond, s) that the DDPM sampler calls, cond held fixed."""
+    def eps_fn(z_bar, t, labels=None):
+        return net(z_bar, t, labels, cond=cond, s=s)
     return eps_fn
 
 

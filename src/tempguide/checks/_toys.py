@@ -23,10 +23,10 @@ def _toys():
 
 
 class _NamedNet(_Named):
-    """An ε-network ``net(x, t, labels=None)`` that prints as the code that builds it."""
+    """An ε-network ``net(z_bar, t, labels=None)`` that prints as the code that builds it."""
 
-    def __call__(self, x, t, labels=None):
-        return self.fn(x, t, labels)
+    def __call__(self, z_bar, t, labels=None):
+        return self.fn(z_bar, t, labels)
 
 
 class _LinearClassifier:
@@ -41,7 +41,7 @@ class _LinearClassifier:
         return (z / scale @ self.W.T + self.b).log_softmax(-1)
 
     def __repr__(self) -> str:
-        return f"a logistic classifier (W = {_short(self.W)}, b = {_short(self.b)}) of x = z/√(1+t)"
+        return f"a logistic classifier (W = {_short(self.W)}, b = {_short(self.b)}) of z̄ = z/√(1+t)"
 
 
 class _RecordingEpsNet:
@@ -63,21 +63,21 @@ class _RecordingEpsNet:
         self._eps.append(eps_from_denoiser(mixture.denoise))
         self.calls: list[int] = []  # batch size of each call
 
-    def __call__(self, x: torch.Tensor, t, labels=None) -> torch.Tensor:
-        self.calls.append(x.shape[0])
-        labels = torch.full((x.shape[0],), self.null_label) if labels is None else torch.as_tensor(labels)
-        if labels.shape != (x.shape[0],) or labels.is_floating_point():
-            raise ValueError(f"labels must be integer classes of shape ({x.shape[0]},), got {tuple(labels.shape)}")
+    def __call__(self, z_bar: torch.Tensor, t, labels=None) -> torch.Tensor:
+        self.calls.append(z_bar.shape[0])
+        labels = torch.full((z_bar.shape[0],), self.null_label) if labels is None else torch.as_tensor(labels)
+        if labels.shape != (z_bar.shape[0],) or labels.is_floating_point():
+            raise ValueError(f"labels must be integer classes of shape ({z_bar.shape[0]},), got {tuple(labels.shape)}")
         if bool((labels < 0).any() | (labels > self.null_label).any()):
             raise ValueError(f"labels must be in [0, {self.null_label}] ({self.null_label} = the null label ∅), "
                              f"got {labels.tolist()}")
         t = torch.as_tensor(t, dtype=torch.float64)
-        if t.ndim and t.shape != (x.shape[0],):
-            raise ValueError(f"t must be 0-dim or one noise level per example ({x.shape[0]},), got {tuple(t.shape)}")
-        out = torch.empty_like(x)
+        if t.ndim and t.shape != (z_bar.shape[0],):
+            raise ValueError(f"t must be 0-dim or one noise level per example ({z_bar.shape[0]},), got {tuple(t.shape)}")
+        out = torch.empty_like(z_bar)
         for c in labels.unique().tolist():
             rows = labels == c
-            out[rows] = self._eps[c](x[rows], t[rows] if t.ndim else t)
+            out[rows] = self._eps[c](z_bar[rows], t[rows] if t.ndim else t)
         return out
 
     def __repr__(self) -> str:

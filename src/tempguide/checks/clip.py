@@ -1,7 +1,7 @@
 """Instant feedback for homework 6, CLIP guidance (book: "CLIP, GLIDE and DALL·E 2").
 
 - ``check_noised_clip_log_prob(fn)``: ``fn(clip, text, z, t)`` = the (B, K) log-softmax
-  of exp(s)·C_I(x, t)ᵀ C_T(c_k) with x = z/√(1+t), against ``tempguide.clip.guidance.clip_log_prob``.
+  of exp(s)·C_I(z̄, t)ᵀ C_T(c_k) with z̄ = z/√(1+t), against ``tempguide.clip.guidance.clip_log_prob``.
 - ``check_clip_guided_denoiser(fn)``: ``fn(denoiser, log_prob, k, gamma)(z, t)`` =
   D + γ·t·∇_z ln p_t(c_k | z), against ``tempguide.guidance.classifier_guided`` on the
   exact toy mixture (whose ln p_t(c | z) is exact).

@@ -1,7 +1,7 @@
 """A tiny CLIP for MNIST captions and CLIP guidance (book: "CLIP", "GLIDE").
 
 - ``tokens``     the caption vocabulary, tokenisation, the 120 captions, caption indices
-- ``model``      ``Clip``: image encoder C_I(x, t), bag-of-words text encoder C_T, learnt logit scale
+- ``model``      ``Clip``: image encoder C_I(z̄, t), bag-of-words text encoder C_T, learnt logit scale
 - ``loss``       the symmetric InfoNCE loss
 - ``zero_shot``  caption log-probabilities, zero-shot digit / attribute classification, retrieval
 - ``guidance``   CLIP guidance as a ``log_prob`` for ``guidance.classifier_guided``; CFG on an embedding

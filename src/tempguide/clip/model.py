@@ -5,7 +5,7 @@
 
 - image encoder f: a strided stem to 14×14, three UNet residual blocks (at 14,
   7, 7) with a log-t embedding, global average pool and a linear head to d.  It sees
-  x = z/√(1+t) like every ε-network.  The *clean* CLIP is trained on clean images
+  z̄ = z/√(1+t) like every ε-network.  The *clean* CLIP is trained on clean images
   only and shown t = ``T_CLEAN``; the *noise-aware* one (GLIDE's "noised CLIP",
   Nichol et al. 2022, §3.3) is trained on x_t at the training noise levels.
 - text encoder g: a bag of words (``tokens``): the mean of the word embeddings,
@@ -23,6 +23,7 @@ from torch import nn
 from ..models.embedding import LogTimeEmbedding, broadcast_t
 from ..models.unet import ResBlock
 from .tokens import VOCAB, tokenize
+from .._renamed import renamed_argument
 
 T_CLEAN = 1e-4  # the smallest training noise variance: what the clean encoder is shown
 
@@ -65,11 +66,12 @@ class ImageEncoder(nn.Module):
         self.norm = nn.GroupNorm(g, c2)
         self.head = nn.Linear(c2, config.embed_dim)
 
-    def forward(self, x: torch.Tensor, t=T_CLEAN) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
-            raise ValueError(f"x must have shape (B, 1, 28, 28), got {tuple(x.shape)}")
-        emb = self.time_emb(broadcast_t(t, x.shape[0], x.device))  # (B, e)
-        h = self.block0(self.stem(x), emb)                          # (B, c0, 14, 14)
+    @renamed_argument("x", "z_bar")
+    def forward(self, z_bar: torch.Tensor, t=T_CLEAN) -> torch.Tensor:
+        if z_bar.dim() != 4 or z_bar.shape[1:] != (1, 28, 28):
+            raise ValueError(f"z_bar must have shape (B, 1, 28, 28), got {tuple(z_bar.shape)}")
+        emb = self.time_emb(broadcast_t(t, z_bar.shape[0], z_bar.device))  # (B, e)
+        h = self.block0(self.stem(z_bar), emb)                          # (B, c0, 14, 14)
         h = self.block1(self.pool0(h), emb)                         # (B, c1, 7, 7)
         h = self.block2(h, emb)                                     # (B, c2, 7, 7)
         h = F.silu(self.norm(h)).mean(dim=(2, 3))                   # (B, c2)
@@ -103,9 +105,10 @@ class Clip(nn.Module):
         self.text = TextEncoder(config)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / config.init_temperature)))
 
-    def encode_image(self, x: torch.Tensor, t=T_CLEAN) -> torch.Tensor:
-        """C_I of x = z/√(1+t) at noise variance t (B, d)."""
-        return self.image(x, t)
+    @renamed_argument("x", "z_bar")
+    def encode_image(self, z_bar: torch.Tensor, t=T_CLEAN) -> torch.Tensor:
+        """C_I of z̄ = z/√(1+t) at noise variance t (B, d)."""
+        return self.image(z_bar, t)
 
     def encode_text(self, captions) -> torch.Tensor:
         """C_T of a list of captions (or of token ids (B, L)), (B, d)."""
@@ -116,6 +119,7 @@ class Clip(nn.Module):
         """exp(s), clamped at 100 as in CLIP."""
         return self.logit_scale.exp().clamp(max=100.0)
 
-    def forward(self, x: torch.Tensor, ids: torch.Tensor, t=T_CLEAN) -> torch.Tensor:
-        """logits (B_img, B_txt) = exp(s) · C_I(x)ᵀ C_T(ids)."""
-        return self.scale() * self.encode_image(x, t) @ self.encode_text(ids).T
+    @renamed_argument("x", "z_bar")
+    def forward(self, z_bar: torch.Tensor, ids: torch.Tensor, t=T_CLEAN) -> torch.Tensor:
+        """logits (B_img, B_txt) = exp(s) · C_I(z̄)ᵀ C_T(ids)."""
+        return self.scale() * self.encode_image(z_bar, t) @ self.encode_text(ids).T

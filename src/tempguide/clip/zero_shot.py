@@ -16,15 +16,17 @@ import torch
 from ..captions import DIGITS, SIZE, SLANT, THICKNESS
 from .model import T_CLEAN
 from .tokens import all_captions, caption_parts
+from .._renamed import renamed_argument
 
 #: the attribute -> its words, in the order of ``captions``
 FIELDS = {"digit": DIGITS, "size": SIZE, "thickness": THICKNESS, "slant": SLANT}
 
 
-def caption_log_probs(clip, x: torch.Tensor, t=T_CLEAN, captions: list[str] | None = None) -> torch.Tensor:
-    """(B, K) ln p(c_k | x) over the candidate ``captions`` (default: the 120 full captions)."""
+@renamed_argument("x", "z_bar")
+def caption_log_probs(clip, z_bar: torch.Tensor, t=T_CLEAN, captions: list[str] | None = None) -> torch.Tensor:
+    """(B, K) ln p(c_k | z̄) over the candidate ``captions`` (default: the 120 full captions)."""
     text = clip.encode_text(captions or all_captions())        # (K, d)
-    return (clip.scale() * clip.encode_image(x, t) @ text.T).log_softmax(-1)
+    return (clip.scale() * clip.encode_image(z_bar, t) @ text.T).log_softmax(-1)
 
 
 def marginal_log_probs(log_probs: torch.Tensor, field: str, captions: list[str] | None = None) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Noise levels: conversions between t, σ and ᾱ, and the DDPM schedule (book: "Notation", noise level).
 
 The course's one noise variable is the variance t of z = y + √t·ε.  DDPM's
-x = √ᾱ·y + √(1−ᾱ)·ε is the same point rescaled, z = x / √ᾱ, so
+x_t = √ᾱ·y + √(1−ᾱ)·ε (our z̄, ``z_bar`` in code) is the same point rescaled, z = x_t / √ᾱ, so
 
     t = (1 − ᾱ) / ᾱ,    ᾱ = 1 / (1 + t),    σ = √t.
 

@@ -66,7 +66,7 @@ def denoising_score_matching_loss(score, y: torch.Tensor, t, generator: torch.Ge
 
 def ddpm_loss(eps_net, y: torch.Tensor, generator: torch.Generator | None = None, *,
               alpha_bars: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """DDPM's simple objective (Ho et al. 2020, Algorithm 1): E_{i, ε} ‖ε̂(x_i, t_i) − ε‖².
+    """DDPM's simple objective (Ho et al. 2020, Algorithm 1): E_{i, ε} ‖ε̂(z̄_i, t_i) − ε‖².
 
     i ~ U{1..N} over the levels ``alpha_bars`` (default: DDPM's 1000 linear levels),
     x_i = √ᾱ_i y + √(1 − ᾱ_i) ε, and the network gets t_i = (1 − ᾱ_i)/ᾱ_i.  (The shipped

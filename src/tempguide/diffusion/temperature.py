@@ -43,8 +43,8 @@ def scale_eps(eps_net, tau: float):
     """
     tau = check_positive(tau, "tau")
 
-    def eps_net_tau(x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return eps_net(x, t, labels) / tau
+    def eps_net_tau(z_bar: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return eps_net(z_bar, t, labels) / tau
     return eps_net_tau
 
 

@@ -46,10 +46,10 @@ def _num_classes(net, name: str) -> int:
 
 
 def autoguided_eps(net, weak_net, w):
-    """The autoguided ε-network ε̃(x, t, c) = ε̂_weak(x, t, c) + w · (ε̂(x, t, c) − ε̂_weak(x, t, c)).
+    """The autoguided ε-network ε̃(z̄, t, c) = ε̂_weak(z̄, t, c) + w · (ε̂(z̄, t, c) − ε̂_weak(z̄, t, c)).
 
     Args:
-        net: the main class-conditional ε-network ``net(x, t, labels)`` (e.g. ``mnist_cond``).
+        net: the main class-conditional ε-network ``net(z_bar, t, labels)`` (e.g. ``mnist_cond``).
         weak_net: its weak version, conditional on the same classes (e.g. ``mnist_cond_weak``).
         w: the guidance weight (w = 1: ``net`` alone); a number or a (B,) tensor.
 
@@ -64,11 +64,11 @@ def autoguided_eps(net, weak_net, w):
         raise ValueError(f"weak_net must know the same classes as net (num_classes = {num_classes}), "
                          f"got {weak_net.config.num_classes}")
 
-    def eps_w(x: torch.Tensor, t: torch.Tensor, labels=None) -> torch.Tensor:
+    def eps_w(z_bar: torch.Tensor, t: torch.Tensor, labels=None) -> torch.Tensor:
         if labels is None:
             raise ValueError("labels are required: the classes c both models are conditioned on, shape (B,)")
-        c = check_labels(labels, x.shape[0], num_classes).to(x.device)
-        return autoguidance(weak_net(x, t, c), net(x, t, c), w)          # (AG) in ε-space
+        c = check_labels(labels, z_bar.shape[0], num_classes).to(z_bar.device)
+        return autoguidance(weak_net(z_bar, t, c), net(z_bar, t, c), w)          # (AG) in ε-space
     return eps_w
 
 

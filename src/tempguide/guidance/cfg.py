@@ -58,13 +58,13 @@ def _null_label(eps_net, uncond_label):
 
 
 def cfg_eps(eps_net, w, *, uncond_label: int | None = None):
-    """The guided ε-network ε̃(x, t, c) = ε̂(x, t, u) + w · (ε̂(x, t, c) − ε̂(x, t, u)), u = ∅ by default.
+    """The guided ε-network ε̃(z̄, t, c) = ε̂(z̄, t, u) + w · (ε̂(z̄, t, c) − ε̂(z̄, t, u)), u = ∅ by default.
 
-    One network call per step on the batch [x; x] with labels [c; u] (k-diffusion's
+    One network call per step on the batch [z̄; z̄] with labels [c; u] (k-diffusion's
     ``make_cfg_model_fn``), so a guided step costs one call at twice the batch.
 
     Args:
-        eps_net: a conditional ε-network ``eps_net(x, t, labels)`` whose ``config.num_classes``
+        eps_net: a conditional ε-network ``eps_net(z_bar, t, labels)`` whose ``config.num_classes``
             is set (its null label is ``num_classes``).
         w: the guidance weight (w = 1: no guidance); a number or a (B,) tensor, one w per example.
         uncond_label: the condition to guide away from; default the null label ∅.  Another
@@ -76,13 +76,13 @@ def cfg_eps(eps_net, w, *, uncond_label: int | None = None):
     w = check_weight(w, "w")
     u, num_classes = _null_label(eps_net, uncond_label)
 
-    def eps_w(x: torch.Tensor, t: torch.Tensor, labels=None) -> torch.Tensor:
+    def eps_w(z_bar: torch.Tensor, t: torch.Tensor, labels=None) -> torch.Tensor:
         if labels is None:
             raise ValueError("labels are required: the classes c to guide towards, shape (B,)")
-        c = check_labels(labels, x.shape[0], num_classes).to(x.device)
-        t = torch.as_tensor(t, device=x.device)
+        c = check_labels(labels, z_bar.shape[0], num_classes).to(z_bar.device)
+        t = torch.as_tensor(t, device=z_bar.device)
         t2 = torch.cat([t, t]) if t.ndim else t
-        eps = eps_net(torch.cat([x, x]), t2, torch.cat([c, torch.full_like(c, u)]))   # one call: [c; u]
+        eps = eps_net(torch.cat([z_bar, z_bar]), t2, torch.cat([c, torch.full_like(c, u)]))   # one call: [c; u]
         eps_c, eps_u = eps.chunk(2)
         return cfg(eps_u, eps_c, w)                                                    # (CFG)
     return eps_w

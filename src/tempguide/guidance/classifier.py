@@ -14,14 +14,14 @@ Through Tweedie's formula D = z + t · s this is one line on the denoiser,
 
 so every sampler of chapter 2 runs guided without knowing it.  γ = 1 with the
 exact p_t(c | z) is the exact conditional denoiser E[y | z, c]; γ = 0 is unguided.
-In DDPM's ε-parameterisation (x = z/√(1+t), √(1−ᾱ) = √(t/(1+t))) (CG) is
-Algorithm 2's ε̂ − γ √(1−ᾱ) ∇_x ln p(c | x): ``tempguide.guidance.ddpm``.
+In DDPM's ε-parameterisation (z̄ = z/√(1+t), √(1−ᾱ) = √(t/(1+t))) (CG) is
+Algorithm 2's ε̂ − γ √(1−ᾱ) ∇_z̄ ln p(c | z̄): ``tempguide.guidance.ddpm``.
 
 ``log_prob(z, t)`` returns the (B, C) log-probabilities of the classes at noise
 variance t.  Adapters for the course's classifiers:
 
 - exact toys:            ``lambda z, t: mixture.class_posterior(z, t).log()``
-- a noise-aware network: :func:`noise_aware_log_prob` (it sees x = z/√(1+t), as ε-networks do)
+- a noise-aware network: :func:`noise_aware_log_prob` (it sees z̄ = z/√(1+t), as ε-networks do)
 - a clean-data network:  :func:`clean_log_prob` (it sees z as if it were a clean image)
 """
 from __future__ import annotations
@@ -91,7 +91,7 @@ def classifier_guided_x0(denoiser, log_prob_clean, labels, gamma):
 
 
 def noise_aware_log_prob(classifier):
-    """``log_prob(z, t)`` of a noise-aware classifier ``classifier(x, t) -> logits`` that sees x = z/√(1+t).
+    """``log_prob(z, t)`` of a noise-aware classifier ``classifier(z_bar, t) -> logits`` that sees z̄ = z/√(1+t).
 
     The one-line adapter between the course's networks (DDPM scaling) and :func:`classifier_guided`.
     """
@@ -104,7 +104,7 @@ def noise_aware_log_prob(classifier):
 def clean_log_prob(classifier, t_clean: float = 1e-4):
     """``log_prob(z, t)`` of a classifier that has only seen clean images: it is shown z as if clean.
 
-    ``classifier(x, t_clean) -> logits`` (the ``NoisyClassifier`` architecture, trained at t_clean only);
+    ``classifier(z_bar, t_clean) -> logits`` (the ``NoisyClassifier`` architecture, trained at t_clean only);
     the true t is ignored.  This is the "adversarial gradient" of the seeds (book: "Classifier guidance").
     """
     return lambda z, t: classifier(z, t_clean).log_softmax(-1)

@@ -77,7 +77,7 @@ def cfg_interval_denoisers(uncond_denoiser, cond_denoiser, w, t_lo: float, t_hi:
 
 
 def cfg_interval_eps(eps_net, w, t_lo: float, t_hi: float, *, uncond_label: int | None = None):
-    """The interval-guided ε-network: :func:`.cfg.cfg_eps` for t in [t_lo, t_hi], ε̂(x, t, c) outside.
+    """The interval-guided ε-network: :func:`.cfg.cfg_eps` for t in [t_lo, t_hi], ε̂(z̄, t, c) outside.
 
     ``eps_net`` is a conditional ε-network with a null label (as for ``cfg_eps``); t is the
     noise variance the samplers pass (``sample_ddim`` passes t = (1 − ᾱ)/ᾱ).  At a scalar t
@@ -89,17 +89,17 @@ def cfg_interval_eps(eps_net, w, t_lo: float, t_hi: float, *, uncond_label: int 
     _, num_classes = _null_label(eps_net, uncond_label)
     guided = cfg_eps(eps_net, w, uncond_label=uncond_label)
 
-    def eps_w(x: torch.Tensor, t: torch.Tensor, labels=None) -> torch.Tensor:
+    def eps_w(z_bar: torch.Tensor, t: torch.Tensor, labels=None) -> torch.Tensor:
         inside = in_interval(t, t_lo, t_hi)
         if inside.ndim == 0:
             if bool(inside):
-                return guided(x, t, labels)                                 # (CFG), one call on [x; x]
+                return guided(z_bar, t, labels)                                 # (CFG), one call on [z_bar; z_bar]
             if labels is None:
                 raise ValueError("labels are required: the classes c to guide towards, shape (B,)")
-            c = check_labels(labels, x.shape[0], num_classes).to(x.device)
-            return eps_net(x, t, c)                                         # w = 1: the conditional ε
-        return cfg_eps(eps_net, interval_weight(w, t, t_lo, t_hi).to(x.dtype),
-                       uncond_label=uncond_label)(x, t, labels)
+            c = check_labels(labels, z_bar.shape[0], num_classes).to(z_bar.device)
+            return eps_net(z_bar, t, c)                                         # w = 1: the conditional ε
+        return cfg_eps(eps_net, interval_weight(w, t, t_lo, t_hi).to(z_bar.dtype),
+                       uncond_label=uncond_label)(z_bar, t, labels)
     return eps_w
 
 

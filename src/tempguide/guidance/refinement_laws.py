@@ -11,7 +11,7 @@ refinement of ``refinements``/``interval`` is plugged into the exact pair:
   (CFG-Zero*, Fan et al. 2025; x_τ = τ z with τ = 1/(1 + √t), v = E[y − ε | z])
 - :func:`autoguided_denoiser`  autoguidance (Karras et al., NeurIPS 2024) with a deliberately
   degraded exact model as the guide: the same mixture with every width multiplied by ``widen``
-- :func:`ExactEpsNet`      the exact ε̂(x, t, label) of a mixture (null label = C), for the ᾱ samplers (CFG++)
+- :func:`ExactEpsNet`      the exact ε̂(z̄, t, label) of a mixture (null label = C), for the ᾱ samplers (CFG++)
 - :func:`sample_ode`         the probability-flow ODE (Heun) from quasi-random starts: the law's
   error is the sampler's, with little Monte-Carlo noise
 - :func:`law_summary`        class weight, mode weights, mean and width of class c's modes, and the
@@ -34,6 +34,7 @@ from ..toy import GaussianMixture
 from ._checks import check_weight
 from .cfg import cfg_denoisers
 from .guided_marginals import check_class
+from .._renamed import renamed_argument
 
 SPACES = ("denoiser", "eps", "velocity")
 
@@ -98,7 +99,7 @@ def autoguided_denoiser(mixture: GaussianMixture, c: int, w, *, widen: float = 1
 
 
 class ExactEpsNet:
-    """The exact ε̂(x, t, labels) = (z − D(z, t))/√t, z = x √(1 + t), of a labelled mixture.
+    """The exact ε̂(z̄, t, labels) = (z − D(z, t))/√t, z = z̄ √(1 + t), of a labelled mixture.
 
     Label k < C uses the class-k denoiser, label C (``config.num_classes``) the unconditional
     one: the null label of ``cfg_eps``, ``combined_eps`` and ``sample_ddim_cfgpp``.
@@ -108,9 +109,10 @@ class ExactEpsNet:
         self.config = type("Config", (), {"num_classes": mixture.num_classes})()
         self.denoisers = [mixture.condition(k).denoise for k in range(mixture.num_classes)] + [mixture.denoise]
 
-    def __call__(self, x: torch.Tensor, t, labels: torch.Tensor) -> torch.Tensor:
-        t = torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1)                # 0-dim or (B,) → broadcasts over (B, d)
-        z = x * (1 + t).sqrt()                                              # z = x/√ᾱ
+    @renamed_argument("x", "z_bar")
+    def __call__(self, z_bar: torch.Tensor, t, labels: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=z_bar.dtype).reshape(-1, 1)                # 0-dim or (B,) → broadcasts over (B, d)
+        z = z_bar * (1 + t).sqrt()                                              # z = z̄/√ᾱ
         D = torch.zeros_like(z)
         for k, denoise in enumerate(self.denoisers):
             rows = labels == k

@@ -160,7 +160,7 @@ def cfg_zero_star(uncond: torch.Tensor, cond: torch.Tensor, w) -> torch.Tensor:
     ≈ 4 % of the steps) is a sampler option, not part of this rule: the first K steps use the
     prediction 0.  For a velocity model 0 means "x does not move": run the sampler from the
     same x over the grid without its first K steps.  For an ε-network, ε̃ = 0 means D(z, t) = z
-    (zero score), so a deterministic DDIM step keeps z = x/√ᾱ: zero-init of K DDIM steps is
+    (zero score), so a deterministic DDIM step keeps z = z̄/√ᾱ: zero-init of K DDIM steps is
     ``sample_ddim(eps_w, x * (alpha_bars[K] / alpha_bars[0]).sqrt(), alpha_bars[K:], labels=c)``.
 
     ``w`` is a number or a (B,) tensor.  Book: "Refinements of CFG" (chapter 4, second part).
@@ -173,28 +173,28 @@ def cfg_zero_star(uncond: torch.Tensor, cond: torch.Tensor, w) -> torch.Tensor:
 
 # -- applying a rule to a conditional ε-network -----------------------------------------------------
 
-def _uncond_and_cond_eps(eps_net, x, t, labels, u, num_classes):
-    """ε̂(x, t, ∅) and ε̂(x, t, c) from one network call on [x; x] with labels [c; u]."""
+def _uncond_and_cond_eps(eps_net, z_bar, t, labels, u, num_classes):
+    """ε̂(z̄, t, ∅) and ε̂(z̄, t, c) from one network call on [z̄; z̄] with labels [c; u]."""
     if labels is None:
         raise ValueError("labels are required: the classes c to guide towards, shape (B,)")
-    c = check_labels(labels, x.shape[0], num_classes).to(x.device)
-    t = torch.as_tensor(t, device=x.device)
+    c = check_labels(labels, z_bar.shape[0], num_classes).to(z_bar.device)
+    t = torch.as_tensor(t, device=z_bar.device)
     t2 = torch.cat([t, t]) if t.ndim else t
-    eps_c, eps_u = eps_net(torch.cat([x, x]), t2, torch.cat([c, torch.full_like(c, u)])).chunk(2)
+    eps_c, eps_u = eps_net(torch.cat([z_bar, z_bar]), t2, torch.cat([c, torch.full_like(c, u)])).chunk(2)
     return eps_u, eps_c
 
 
 def combined_eps(eps_net, combine, *, uncond_label: int | None = None):
-    """The ε-network ε̃(x, t, c) = combine(ε̂(x, t, ∅), ε̂(x, t, c)): any rule applied in ε-space.
+    """The ε-network ε̃(z̄, t, c) = combine(ε̂(z̄, t, ∅), ε̂(z̄, t, c)): any rule applied in ε-space.
 
     ``combine(uncond, cond)`` is e.g. ``lambda u, c: cfg_zero_star(u, c, 3.0)`` or
-    ``lambda u, c: rescale(cfg(u, c, 5.0), c, 0.7)``.  One network call per step on [x; x]
+    ``lambda u, c: rescale(cfg(u, c, 5.0), c, 0.7)``.  One network call per step on [z̄; z̄]
     with labels [c; u], as :func:`.cfg.cfg_eps`.  Book: "Refinements of CFG" (chapter 4, second part).
     """
     u, num_classes = _null_label(eps_net, uncond_label)
 
-    def eps_tilde(x: torch.Tensor, t: torch.Tensor, labels=None) -> torch.Tensor:
-        eps_u, eps_c = _uncond_and_cond_eps(eps_net, x, t, labels, u, num_classes)
+    def eps_tilde(z_bar: torch.Tensor, t: torch.Tensor, labels=None) -> torch.Tensor:
+        eps_u, eps_c = _uncond_and_cond_eps(eps_net, z_bar, t, labels, u, num_classes)
         return combine(eps_u, eps_c)
     return eps_tilde
 

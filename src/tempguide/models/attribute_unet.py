@@ -1,6 +1,6 @@
 """The UNet conditioned on a continuous attribute E of the digit (book: "Continuous conditions"; seed 001).
 
-    eps_hat = net(x, t, E=None),   x = z/√(1 + t) as for ``UNet``,
+    eps_hat = net(z_bar, t, E=None),   z̄ = z/√(1 + t) as for ``UNet``,
 
 with E (B,) a standardised scalar attribute (``tempguide.attributes``; E = 0 is
 the average digit).  A NaN entry, or ``E=None`` for the whole batch, is the
@@ -25,6 +25,7 @@ from torch import nn
 
 from .embedding import broadcast_t
 from .unet import UNet, UNetConfig, _check_image
+from .._renamed import renamed_argument
 
 
 @dataclasses.dataclass
@@ -56,14 +57,15 @@ class AttributeUNet(UNet):
         self.attribute_emb = nn.Sequential(nn.Linear(self.config.cond_dim, e), nn.SiLU(), nn.Linear(e, e))
         self.null_emb = nn.Parameter(torch.zeros(e)) if self.config.null_flag else None
 
-    def forward(self, x: torch.Tensor, t, E=None) -> torch.Tensor:
-        B = _check_image(x)
-        emb = self.time_emb(broadcast_t(t, B, x.device))  # (B, e)
+    @renamed_argument("x", "z_bar")
+    def forward(self, z_bar: torch.Tensor, t, E=None) -> torch.Tensor:
+        B = _check_image(z_bar)
+        emb = self.time_emb(broadcast_t(t, B, z_bar.device))  # (B, e)
         d = self.config.cond_dim
-        E = torch.full((B, d), float("nan"), device=x.device) if E is None else \
-            torch.as_tensor(E, dtype=torch.float32, device=x.device).reshape(-1, d).expand(B, d)
+        E = torch.full((B, d), float("nan"), device=z_bar.device) if E is None else \
+            torch.as_tensor(E, dtype=torch.float32, device=z_bar.device).reshape(-1, d).expand(B, d)
         null = E.isnan().any(dim=1)
         a = self.attribute_emb(torch.where(null[:, None], 0.0, E))  # the seed's null: E = 0
         if self.null_emb is not None:
             a = torch.where(null[:, None], self.null_emb.expand(B, -1), a)
-        return self.body(x, emb + a)
+        return self.body(z_bar, emb + a)

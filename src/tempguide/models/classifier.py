@@ -2,7 +2,7 @@
 
 ``NoisyClassifier`` — p(class | z, t) for classifier guidance (Dhariwal & Nichol
 2021, §4: the classifier is the downsampling half of the diffusion UNet, trained
-on noisy images).  ``logits = clf(x, t)``, x = z / √(1 + t), as for ε-networks.
+on noisy images).  ``logits = clf(z_bar, t)``, z̄ = z / √(1 + t), as for ε-networks.
 
 ``MnistClassifier`` — the independent *evaluation* classifier (the yardstick
 behind fidelity, diversity and the MNIST-feature FID in ``tempguide.metrics``).
@@ -23,6 +23,7 @@ from torch import nn
 
 from .embedding import LogTimeEmbedding, broadcast_t
 from .unet import ResBlock
+from .._renamed import renamed_argument
 
 
 @dataclasses.dataclass
@@ -59,11 +60,12 @@ class NoisyClassifier(nn.Module):
         self.norm = nn.GroupNorm(g, c2)
         self.head = nn.Linear(c2, config.num_classes)
 
-    def forward(self, x: torch.Tensor, t) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
-            raise ValueError(f"x must have shape (B, 1, 28, 28), got {tuple(x.shape)}")
-        emb = self.time_emb(broadcast_t(t, x.shape[0], x.device))  # (B, e)
-        h = self.block0(self.stem(x), emb)                          # (B, c0, 28, 28)
+    @renamed_argument("x", "z_bar")
+    def forward(self, z_bar: torch.Tensor, t) -> torch.Tensor:
+        if z_bar.dim() != 4 or z_bar.shape[1:] != (1, 28, 28):
+            raise ValueError(f"z_bar must have shape (B, 1, 28, 28), got {tuple(z_bar.shape)}")
+        emb = self.time_emb(broadcast_t(t, z_bar.shape[0], z_bar.device))  # (B, e)
+        h = self.block0(self.stem(z_bar), emb)                          # (B, c0, 28, 28)
         h = self.block1(self.pool0(h), emb)                         # (B, c1, 14, 14)
         h = self.block2(self.pool1(h), emb)                         # (B, c2, 7, 7)
         h = F.silu(self.norm(h)).mean(dim=(2, 3))                   # (B, c2)

@@ -1,8 +1,8 @@
 """An MLP ε-network (or score network) for low-dimensional toys (book: "Toolkit: models").
 
-    out = net(x, t, labels=None),   x (B, dim),  t (B,) or 0-dim,  out (B, dim)
+    out = net(z_bar, t, labels=None),   z_bar (B, dim),  t (B,) or 0-dim,  out (B, dim)
 
-Same convention as the UNet: trained as an ε-network, x = z / √(1 + t); t enters
+Same convention as the UNet: trained as an ε-network, z̄ = z / √(1 + t); t enters
 through a sinusoidal embedding of log t; with ``num_classes`` set, ``labels`` in
 0..num_classes (``num_classes`` = null label, also what ``None`` means).  The
 network itself is generic (output dimension = input dimension), so it also
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .embedding import LogTimeEmbedding, broadcast_t, resolve_labels
+from .._renamed import renamed_argument
 
 
 @dataclasses.dataclass
@@ -46,12 +47,13 @@ class MLP(nn.Module):
         self.norm = nn.LayerNorm(config.hidden)
         self.out = nn.Linear(config.hidden, config.dim)
 
-    def forward(self, x: torch.Tensor, t, labels=None) -> torch.Tensor:
-        if x.dim() != 2 or x.shape[1] != self.config.dim:
-            raise ValueError(f"x must have shape (B, {self.config.dim}), got {tuple(x.shape)}")
-        B = x.shape[0]
-        h = self.inp(x) + self.time_emb(broadcast_t(t, B, x.device))  # (B, hidden)
-        labels = resolve_labels(labels, self.config.num_classes, B, x.device)
+    @renamed_argument("x", "z_bar")
+    def forward(self, z_bar: torch.Tensor, t, labels=None) -> torch.Tensor:
+        if z_bar.dim() != 2 or z_bar.shape[1] != self.config.dim:
+            raise ValueError(f"z_bar must have shape (B, {self.config.dim}), got {tuple(z_bar.shape)}")
+        B = z_bar.shape[0]
+        h = self.inp(z_bar) + self.time_emb(broadcast_t(t, B, z_bar.device))  # (B, hidden)
+        labels = resolve_labels(labels, self.config.num_classes, B, z_bar.device)
         if labels is not None:
             h = h + self.label_emb(labels)
         for layer in self.layers:

@@ -2,10 +2,10 @@
 
 ``SRUNet``: the super-resolution ε-network of SR3 (Saharia, Ho et al. 2021, §2):
 
-    eps_hat = net(x, t, labels=None, *, cond, s=0.0),
+    eps_hat = net(z_bar, t, labels=None, *, cond, s=0.0),
 
 the ``UNet`` whose stem sees two channels, the noisy high-resolution image
-x = z/√(1+t) and the conditioning image ``cond`` (B, 1, 28, 28) (the 14×14 or 7×7
+z̄ = z/√(1+t) and the conditioning image ``cond`` (B, 1, 28, 28) (the 14×14 or 7×7
 input, side ``low_res``, upsampled bicubically), concatenated on the channel axis.  The noise level ``s``
 of the conditioning augmentation (Ho, Saharia et al. 2021, "Cascaded Diffusion
 Models", §4.1) enters through its own log-variance embedding, added to the time
@@ -32,6 +32,7 @@ from torch import nn
 
 from .embedding import LogTimeEmbedding, broadcast_t, resolve_labels
 from .unet import UNet, UNetConfig
+from .._renamed import renamed_argument
 
 S_FLOOR = 1e-4  # t_1 of the DDPM schedule: the smallest augmentation level the embedding distinguishes
 
@@ -58,25 +59,27 @@ class SRUNet(UNet):
         self.stem = nn.Conv2d(2, c0, 3, padding=1)  # channels: x_t, upsampled low-res image
         self.aug_emb = LogTimeEmbedding(e)
 
-    def forward(self, x: torch.Tensor, t, labels=None, *, cond: torch.Tensor, s=0.0) -> torch.Tensor:
-        """ε̂ = (x − √ᾱ·D̂)/√(1 − ᾱ) with D̂ = ``denoise(x, t, labels, cond=cond, s=s)``."""
-        alpha_bar = 1 / (1 + broadcast_t(t, x.shape[0], x.device)).view(-1, 1, 1, 1)
-        y_hat = self.denoise(x, t, labels, cond=cond, s=s)
-        return (x - alpha_bar.sqrt() * y_hat) / (1 - alpha_bar).sqrt()
+    @renamed_argument("x", "z_bar")
+    def forward(self, z_bar: torch.Tensor, t, labels=None, *, cond: torch.Tensor, s=0.0) -> torch.Tensor:
+        """ε̂ = (z̄ − √ᾱ·D̂)/√(1 − ᾱ) with D̂ = ``denoise(z_bar, t, labels, cond=cond, s=s)``."""
+        alpha_bar = 1 / (1 + broadcast_t(t, z_bar.shape[0], z_bar.device)).view(-1, 1, 1, 1)
+        y_hat = self.denoise(z_bar, t, labels, cond=cond, s=s)
+        return (z_bar - alpha_bar.sqrt() * y_hat) / (1 - alpha_bar).sqrt()
 
-    def denoise(self, x: torch.Tensor, t, labels=None, *, cond: torch.Tensor, s=0.0) -> torch.Tensor:
-        """D̂ = cond + F([x; cond], emb(t, s, labels)): the clean image predicted from x = z/√(1+t)."""
-        B = _check_shape(x, 28, "x")
-        if cond.shape != x.shape:
-            raise ValueError(f"cond must have the shape of x {tuple(x.shape)}, got {tuple(cond.shape)}")
-        s = broadcast_t(s, B, x.device)
+    @renamed_argument("x", "z_bar")
+    def denoise(self, z_bar: torch.Tensor, t, labels=None, *, cond: torch.Tensor, s=0.0) -> torch.Tensor:
+        """D̂ = cond + F([z̄; cond], emb(t, s, labels)): the clean image predicted from z̄ = z/√(1+t)."""
+        B = _check_shape(z_bar, 28, "z_bar")
+        if cond.shape != z_bar.shape:
+            raise ValueError(f"cond must have the shape of z_bar {tuple(z_bar.shape)}, got {tuple(cond.shape)}")
+        s = broadcast_t(s, B, z_bar.device)
         if bool((s < 0).any()):
             raise ValueError(f"s (augmentation noise variance) must be >= 0, got minimum {s.min().item()}")
-        emb = self.time_emb(broadcast_t(t, B, x.device)) + self.aug_emb(s.clamp_min(S_FLOOR))  # (B, e)
-        labels = resolve_labels(labels, self.config.num_classes, B, x.device)
+        emb = self.time_emb(broadcast_t(t, B, z_bar.device)) + self.aug_emb(s.clamp_min(S_FLOOR))  # (B, e)
+        labels = resolve_labels(labels, self.config.num_classes, B, z_bar.device)
         if labels is not None:
             emb = emb + self.label_emb(labels)
-        return cond + self.body(torch.cat([x, cond], dim=1), emb)
+        return cond + self.body(torch.cat([z_bar, cond], dim=1), emb)
 
 
 @dataclasses.dataclass
@@ -90,16 +93,18 @@ class UNet14(UNet):
     def __init__(self, config: UNet14Config | None = None):
         super().__init__(config or UNet14Config())
 
-    def forward(self, x: torch.Tensor, t, labels=None) -> torch.Tensor:
-        B = _check_shape(x, 14, "x")
-        emb = self.time_emb(broadcast_t(t, B, x.device))
-        labels = resolve_labels(labels, self.config.num_classes, B, x.device)
+    @renamed_argument("x", "z_bar")
+    def forward(self, z_bar: torch.Tensor, t, labels=None) -> torch.Tensor:
+        B = _check_shape(z_bar, 14, "z_bar")
+        emb = self.time_emb(broadcast_t(t, B, z_bar.device))
+        labels = resolve_labels(labels, self.config.num_classes, B, z_bar.device)
         if labels is not None:
             emb = emb + self.label_emb(labels)
-        return self.body(x, emb)
+        return self.body(z_bar, emb)
 
-    def body(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h0 = self.down0(self.stem(x), emb)                        # (B, c0, 14, 14)
+    @renamed_argument("x", "z_bar")
+    def body(self, z_bar: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h0 = self.down0(self.stem(z_bar), emb)                        # (B, c0, 14, 14)
         h1 = self.down1(self.pool0(h0), emb)                      # (B, c1, 7, 7)
         h = self.mid1(self.pool1(h1), emb)                        # (B, c2, 4, 4)
         h = self.mid2(self.attn(h), emb)

@@ -1,6 +1,6 @@
 """A small UNet ε-network for 28×28 digits (book: "Toolkit: models"; Ho et al. 2020, Appendix B).
 
-    eps_hat = net(x, t, labels=None),   x = z / √(1 + t) = √ᾱ·y + √(1−ᾱ)·ε,
+    eps_hat = net(z_bar, t, labels=None),   z̄ = z / √(1 + t) = √ᾱ·y + √(1−ᾱ)·ε,
 
 with t the noise variance (shape (B,) or 0-dim) and ``labels`` (B,) in 0..9 or
 the null label 10 (classifier-free guidance; ``None`` = null label) when the
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .embedding import LogTimeEmbedding, broadcast_t, resolve_labels
+from .._renamed import renamed_argument
 
 
 @dataclasses.dataclass
@@ -95,17 +96,19 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out.weight)  # start at eps_hat = 0
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, t, labels=None) -> torch.Tensor:
-        B = _check_image(x)
-        emb = self.time_emb(broadcast_t(t, B, x.device))  # (B, e)
-        labels = resolve_labels(labels, self.config.num_classes, B, x.device)
+    @renamed_argument("x", "z_bar")
+    def forward(self, z_bar: torch.Tensor, t, labels=None) -> torch.Tensor:
+        B = _check_image(z_bar)
+        emb = self.time_emb(broadcast_t(t, B, z_bar.device))  # (B, e)
+        labels = resolve_labels(labels, self.config.num_classes, B, z_bar.device)
         if labels is not None:
             emb = emb + self.label_emb(labels)
-        return self.body(x, emb)
+        return self.body(z_bar, emb)
 
-    def body(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+    @renamed_argument("x", "z_bar")
+    def body(self, z_bar: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         """The network proper, given the conditioning embedding emb (B, emb_dim) of t (and the condition)."""
-        h0 = self.down0(self.stem(x), emb)                  # (B, c0, 28, 28)
+        h0 = self.down0(self.stem(z_bar), emb)                  # (B, c0, 28, 28)
         h1 = self.down1(self.pool0(h0), emb)                # (B, c1, 14, 14)
         h = self.mid1(self.pool1(h1), emb)                  # (B, c2, 7, 7)
         h = self.mid2(self.attn(h), emb)
@@ -116,8 +119,8 @@ class UNet(nn.Module):
         return self.out(F.silu(self.out_norm(h)))           # (B, 1, 28, 28)
 
 
-def _check_image(x: torch.Tensor) -> int:
-    """The batch size of x, which must have shape (B, 1, 28, 28)."""
-    if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
-        raise ValueError(f"x must have shape (B, 1, 28, 28), got {tuple(x.shape)}")
-    return x.shape[0]
+def _check_image(z_bar: torch.Tensor) -> int:
+    """The batch size of z̄, which must have shape (B, 1, 28, 28)."""
+    if z_bar.dim() != 4 or z_bar.shape[1:] != (1, 28, 28):
+        raise ValueError(f"z_bar must have shape (B, 1, 28, 28), got {tuple(z_bar.shape)}")
+    return z_bar.shape[0]

@@ -8,7 +8,7 @@ scratch; ``tempguide.pretrained.save`` writes the result as a checkpoint.
 
 Diffusion objective (Ho et al. 2020, Eq. 14), in the book's noise variable:
 
-    L = E ‖ε̂(x, t, c) − ε‖²,   z = y + √t·ε,   x = z/√(1+t) = √ᾱ·y + √(1−ᾱ)·ε.
+    L = E ‖ε̂(z̄, t, c) − ε‖²,   z = y + √t·ε,   z̄ = z/√(1+t) = √ᾱ·y + √(1−ᾱ)·ε.
 
 Noise levels (``sample_noise_levels``): a *continuous* DDPM index s ~ U[1, 1000]
 with log t interpolated linearly between the 1000 levels of the linear schedule
@@ -62,7 +62,7 @@ def sample_noise_levels(n: int, generator: torch.Generator, *, ts: torch.Tensor 
 
 
 def noisy(y: torch.Tensor, t: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, ε) with x = z/√(1+t) = √ᾱ·y + √(1−ᾱ)·ε for z = y + √t·ε, per-example t (B,)."""
+    """(z̄, ε) with z̄ = z/√(1+t) = √ᾱ·y + √(1−ᾱ)·ε for z = y + √t·ε, per-example t (B,)."""
     eps = torch.randn(y.shape, generator=generator, device=y.device)
     alpha_bar = (1.0 / (1.0 + t)).view(-1, *[1] * (y.dim() - 1))
     return alpha_bar.sqrt() * y + (1 - alpha_bar).sqrt() * eps, eps
@@ -70,7 +70,7 @@ def noisy(y: torch.Tensor, t: torch.Tensor, generator: torch.Generator) -> tuple
 
 def eps_loss(model, y: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator,
              *, p_uncond: float = 0.0) -> torch.Tensor:
-    """‖ε̂(x, t, c) − ε‖²; with probability ``p_uncond`` a label becomes the null label (CFG training)."""
+    """‖ε̂(z̄, t, c) − ε‖²; with probability ``p_uncond`` a label becomes the null label (CFG training)."""
     t = sample_noise_levels(len(y), generator)
     x, eps = noisy(y, t, generator)
     if labels is not None and p_uncond > 0:
@@ -166,7 +166,7 @@ NOISY_EVAL_TS = (0.01, 0.1, 1.0, 10.0)
 
 
 def mnist_noisy_classifier(*, steps=None, seed=0, device=None, progress=True) -> Trained:
-    """p(class | z, t): cross-entropy on x = z/√(1+t), t drawn as for the diffusion models.
+    """p(class | z, t): cross-entropy on z̄ = z/√(1+t), t drawn as for the diffusion models.
 
     Metric: test-split accuracy at a few noise levels (accuracy must fall towards
     10% as t grows: at t = 10 the signal-to-noise ratio is 1/10).

@@ -124,12 +124,12 @@ def _embedding_model(model_config, condition: str, *, steps, seed, device, progr
 
 
 def mnist_text_cond(*, steps=None, seed=0, device=None, progress=True) -> Trained:
-    """ε̂(x, t, C_T(caption)): GLIDE's text-conditional model at MNIST scale (module docstring)."""
+    """ε̂(z̄, t, C_T(caption)): GLIDE's text-conditional model at MNIST scale (module docstring)."""
     return _embedding_model(TEXT_COND_CONFIG, "text", steps=steps, seed=seed, device=device, progress=progress)
 
 
 def unclip_decoder(*, steps=None, seed=0, device=None, progress=True) -> Trained:
-    """ε̂(x, t, C_I(y)): DALL·E 2's decoder at MNIST scale (module docstring)."""
+    """ε̂(z̄, t, C_I(y)): DALL·E 2's decoder at MNIST scale (module docstring)."""
     return _embedding_model(DECODER_CONFIG, "image", steps=steps, seed=seed, device=device, progress=progress)
 
 
