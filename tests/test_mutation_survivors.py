@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from tempguide.lm import generate
-from tempguide.lm.exact import MarkovLM, per_token_distribution, sequences, sequence_level_distribution, temper
+from tempguide.lm.exact import (MarkovLM, per_token_distribution, sequence_level_distribution, sequence_prob,
+                                sequences, temper, toy_lm)
 from tempguide.metrics import image
 from tempguide.metrics.image import fid_from_features, gaussian_stats
 from tempguide.metrics.precision_recall import precision_recall
 from tempguide.metrics.text import bits_per_character
-from tempguide.toy import GaussianMixture
+from tempguide.toy import GaussianMixture, mixture_1d, mixture_2d
 
 
 # --- generate feeds the LAST `context` tokens (mutant: the first ones) ------------------------------
@@ -176,3 +177,55 @@ CYCLE = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 0])  # 8 predictions
 def test_bits_per_character_scores_windows_of_the_context(model, kwargs, bits):
     assert bits_per_character(model, CYCLE, **kwargs) == pytest.approx(bits, rel=1e-6)
     assert bits_per_character(model, torch.stack([CYCLE, CYCLE]), **kwargs) == pytest.approx(bits, rel=1e-6)
+
+
+# --- survivors in toy.py, lm/exact.py and precision_recall.py -----------------------------------------
+
+def test_the_course_toys_are_the_ones_the_book_defines():
+    # book "The exact mixture": 1-D modes at ±2 (weights 0.7 / 0.3, s = 0.5); 2-D four modes in two classes
+    one, two = mixture_1d(), mixture_2d()
+    assert (one.weights.tolist(), one.means.tolist(), one.stds.tolist(), one.labels.tolist()) == \
+        ([0.7, 0.3], [[-2.0], [2.0]], [0.5, 0.5], [0, 1])
+    assert (two.weights.tolist(), two.means.tolist(), two.stds.tolist(), two.labels.tolist()) == \
+        ([0.4, 0.1, 0.3, 0.2], [[-2.0, -1.0], [-1.0, 2.0], [2.0, 1.0], [1.0, -2.0]], [0.5, 0.3, 0.4, 0.3], [0, 0, 1, 1])
+
+
+def test_log_prob_of_a_standard_gaussian_in_two_dimensions():
+    g = GaussianMixture([1.0], [[0.0, 0.0]], [1.0])
+    assert g.log_prob(torch.zeros(1, 2, dtype=torch.float64)).item() == pytest.approx(-math.log(2 * math.pi), abs=1e-12)
+
+
+def test_sample_follows_the_recipe_with_the_generator():
+    mix = mixture_2d()
+    y, k = mix.sample(5, generator=torch.Generator().manual_seed(0), return_components=True)
+    g = torch.Generator().manual_seed(0)  # y = μ_k + s_k ε, k ~ π then ε ~ N(0, I) in float64, from the same stream
+    k_ref = torch.multinomial(mix.weights, 5, replacement=True, generator=g)
+    eps = torch.randn(5, 2, dtype=torch.float64, generator=g)
+    assert torch.equal(k, k_ref) and torch.equal(y, mix.means[k_ref] + mix.stds[k_ref, None] * eps)
+    assert mix.sample(1).shape == (1, 2)
+    for n in (0, 1.5):
+        with pytest.raises(ValueError, match=f"n must be a positive int, got {n!r}"):
+            mix.sample(n)
+
+
+def test_score_keeps_the_dtype_of_z_and_restrict_takes_one_index():
+    mix = mixture_2d()
+    assert mix.score(torch.zeros(3, 2, dtype=torch.float32), 0.5).dtype == torch.float32
+    one = mix.restrict(torch.tensor(2))  # a 0-dim index is one component
+    assert one.weights.tolist() == [1.0] and one.means.tolist() == [[2.0, 1.0]]
+
+
+def test_sequence_prob_defaults_to_beta_one():
+    lm = toy_lm()
+    assert sequence_prob(lm, (2, 0)) == pytest.approx(0.35 * 0.8, abs=1e-15)  # "b." = P(b | start) P(end | b)
+
+
+def test_precision_recall_default_k_is_three_and_shapes_are_checked():
+    # a probe 1.5 from the corner (0, 0): inside its k = 4 ball (radius 2), outside its k = 3 ball (radius √2)
+    fake = torch.cat([GRID, torch.tensor([[-1.5, 0.0]], dtype=torch.float64)])
+    assert precision_recall(GRID, fake)[0] == pytest.approx(0.9)
+    assert precision_recall(GRID, fake, k=4)[0] == 1.0
+    with pytest.raises(ValueError, match="real and fake must be"):
+        precision_recall(torch.zeros(5), torch.zeros(5, 2))
+    with pytest.raises(ValueError, match=r"k must be in \[1, 8\] for 9 points, got 9"):
+        precision_recall(GRID, GRID, k=9)
