@@ -249,10 +249,12 @@ def test_a_test_that_catches_exception_cannot_swallow_a_timeout(tmp_path):
                                                             "grade_id": "ex", "points": 1}})
 
     key = new_notebook(cells=[
-        new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"),
+        new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION", metadata={
+            "nbgrader": {"grade": False, "solution": True, "grade_id": "f_code", "locked": False}}),
         graded("ok = 0\nfor _ in range(20):\n    try:\n        ok += f()\n    except Exception:\n        pass\n"
                "assert ok == 20"),
-        new_code_cell("def g():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION"),
+        new_code_cell("def g():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION", metadata={
+            "nbgrader": {"grade": False, "solution": True, "grade_id": "g_code", "locked": False}}),
         graded("assert g() == 2").copy(),
     ], metadata={"tempguide": {"assignment": "loop"}})
     key.cells[3].metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "ex2", "points": 1}

@@ -200,7 +200,8 @@ def test_a_module_imported_in_a_solution_region_is_the_graders_own(tmp_path):
     from nbformat.v4 import new_notebook as nb_
     from tempguide.homework import grade
     solution = nb_(cells=[
-        new_code_cell("### BEGIN SOLUTION\nimport math as m\nvalue = m.sqrt(16.0)\n### END SOLUTION"),
+        new_code_cell("### BEGIN SOLUTION\nimport math as m\nvalue = m.sqrt(16.0)\n### END SOLUTION", metadata={
+            "nbgrader": {"grade": False, "solution": True, "grade_id": "sqrt", "locked": False}}),
         new_code_cell("assert m.isclose(value, 4.0)", metadata={"nbgrader": {
             "grade": True, "solution": False, "grade_id": "ex", "points": 1}}),
     ], metadata={"tempguide": {"assignment": "mod"}})
