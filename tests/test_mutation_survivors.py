@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from tempguide.lm import generate
-from tempguide.lm.exact import (MarkovLM, per_token_distribution, sequence_level_distribution, sequence_prob,
-                                sequences, temper, toy_lm)
+from tempguide.lm.exact import (MarkovLM, entropy, greedy_sequence, most_probable_sequence, per_token_distribution,
+                                sequence_level_distribution, sequence_prob, sequences, temper, toy_lm)
 from tempguide.metrics import image
 from tempguide.metrics.image import fid_from_features, gaussian_stats
 from tempguide.metrics.precision_recall import precision_recall
@@ -229,3 +229,36 @@ def test_precision_recall_default_k_is_three_and_shapes_are_checked():
         precision_recall(torch.zeros(5), torch.zeros(5, 2))
     with pytest.raises(ValueError, match=r"k must be in \[1, 8\] for 9 points, got 9"):
         precision_recall(GRID, GRID, k=9)
+
+
+def test_toy_lm_tokens_and_the_chapter_sentences():
+    lm = toy_lm()
+    assert lm.tokens == [".", "a", "b", "c"] and lm.end == 0
+    assert lm.decode(greedy_sequence(lm)) == "aaaaa." and lm.decode(most_probable_sequence(lm)) == "b."
+    assert lm(torch.tensor([[0, 1]])).dtype == torch.get_default_dtype()  # logits for generate
+
+
+def test_entropy_is_computed_in_float64():
+    p = torch.tensor([0.25, 0.75], dtype=torch.float32)  # exact in float32; its logarithms are not
+    assert entropy(p) == pytest.approx(-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)), abs=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"transition": [[1.0]]}, r"transition must have shape \(2, 2\), got \(1, 1\)"),
+    ({"transition": [[0.5, 0.6], [1.0, 0.0]]}, "^transition must be non-negative with rows summing to 1$"),
+    ({"end": 2}, r"end must be a token id in \[0, 2\), got 2"),
+])
+def test_markov_lm_refuses_bad_arguments_with_their_name(kwargs, match):
+    args = {"tokens": [".", "a"], "transition": [[0.5, 0.5], [1.0, 0.0]], "max_len": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        MarkovLM(**args)
+
+
+def test_gaussian_mixture_stores_float64_and_checks_shapes():
+    g = GaussianMixture(torch.tensor([1.0, 1.0]), torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0]))
+    assert (g.means.dtype, g.stds.dtype, g.means.shape, g.labels) == (torch.float64, torch.float64, (2, 1), None)
+    for args, match in [(([[1.0]], [[0.0]], [1.0]), r"weights must have shape \(K,\) with K >= 1, got \(1, 1\)"),
+                        (([1.0, 0.0], [[0.0], [1.0]], [1.0, 1.0]), "weights must all be finite and > 0"),
+                        (([1.0], [[0.0]], [[1.0]]), r"stds must have shape \(K,\) = \(1,\), got \(1, 1\)")]:
+        with pytest.raises(ValueError, match=match):
+            GaussianMixture(*args)
