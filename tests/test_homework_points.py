@@ -59,13 +59,15 @@ def test_own_tests_take_the_points_of_the_first_cell_of_each_grade_id(tmp_path):
         graded_cell("assert x", "neg", -1),       # nonsense points count as 0
         graded_cell("assert x", "flag", True),
         graded_cell("assert x", "", 1.25),        # no grade_id: named by its cell
+        graded_cell("assert x", "nopoints", 1),   # its points removed below: worth 0
     ])
+    del nb.cells[-1].metadata["nbgrader"]["points"]
     nbformat.write(nb, tmp_path / "own.ipynb")
     cells, _, errors = read_submission(tmp_path / "own.ipynb")
     assert errors == []
-    results = {"a": ("ok", "passed"), "neg": ("ok", "passed"), "flag": ("ok", "passed"), "cell 5": ("ok", "passed")}
+    results = {name: ("ok", "passed") for name in ("a", "neg", "flag", "cell 5", "nopoints")}
     assert [(e["name"], e["score"], e["max_score"]) for e in _score(cells, None, results)] == [
-        ("a", 2, 2), ("neg", 0, 0), ("flag", 0, 0), ("cell 5", 1.25, 1.25)]
+        ("a", 2, 2), ("neg", 0, 0), ("flag", 0, 0), ("cell 5", 1.25, 1.25), ("nopoints", 0, 0)]
 
 
 def test_exercises_come_from_the_solution_test_cells_with_the_visible_part_only():

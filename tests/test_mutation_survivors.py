@@ -262,3 +262,10 @@ def test_gaussian_mixture_stores_float64_and_checks_shapes():
                         (([1.0], [[0.0]], [[1.0]]), r"stds must have shape \(K,\) = \(1,\), got \(1, 1\)")]:
         with pytest.raises(ValueError, match=match):
             GaussianMixture(*args)
+
+
+def test_gaussian_mixture_labels_shape_and_repr():
+    with pytest.raises(ValueError, match=r"labels must have shape \(2,\), got \(1, 2\)"):
+        GaussianMixture([1.0, 1.0], [[0.0], [1.0]], [1.0, 1.0], labels=[[0, 1]])
+    assert repr(GaussianMixture([1.0], [[0.0]], [1.0])) == "GaussianMixture(weights=[1.0], means=[[0.0]], stds=[1.0], labels=None)"
+    assert repr(GaussianMixture([1.0], [[0.0]], [1.0], labels=[3])).endswith("labels=[3])")
