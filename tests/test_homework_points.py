@@ -6,6 +6,9 @@ tested directly, without a kernel, so that ``make mutation`` can afford them.
 """
 from __future__ import annotations
 
+import json
+import sys
+
 import nbformat
 import pytest
 
@@ -79,3 +82,21 @@ def test_exercises_come_from_the_solution_test_cells_with_the_visible_part_only(
     broken.cells[4].metadata["nbgrader"]["grade_id"] = "add"  # two exercises named "add"
     with pytest.raises(MarkerError, match="grade_id 'add' already used by cell 2"):
         _exercises(broken)
+
+
+def test_a_grader_bug_still_ends_in_a_report_with_every_key(tmp_path, monkeypatch, capfd):
+    """The crash report is built by ``report`` too, so it carries every key of a normal one ("manual" too)."""
+    from tempguide.homework import __main__ as cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "grade", broken)
+    monkeypatch.setattr(cli, "_private_stdout", lambda: sys.stdout)
+    notebook = tmp_path / "sub.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), notebook)
+    assert cli.main(["grade", str(notebook)]) == 0
+    result = json.loads(capfd.readouterr().out)
+    assert set(result) == set(report([], [], "sandbox"))
+    assert (result["score"], result["max_score"], result["manual"], result["mode"]) == (0, 0, [], "not run")
+    assert result["errors"] == ["the grader failed: RuntimeError: boom (please report it)"]

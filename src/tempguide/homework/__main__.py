@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from .book import student_config
-from .grader import grade
+from .grader import grade, report
 from . import sandbox
 from .markers import MarkerError
 from .remote import IsolationError
@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - a bug of the grader still ends in a report, never a forged one
-        result = {"score": 0, "max_score": 0, "exercises": [], "mode": "not run", "notes": [],
-                  "errors": [f"the grader failed: {type(e).__name__}: {str(e)[:500]} (please report it)"]}
+        result = report([], [f"the grader failed: {type(e).__name__}: {str(e)[:500]} (please report it)"],
+                        mode="not run")
     text = json.dumps(result, ensure_ascii=False) + "\n"
     if args.output:
         _write_atomically(Path(args.output), text)
