@@ -49,6 +49,7 @@ def test_hidden_scores_pay_the_expected_points_for_passed_tests_only():
     scores = _score([], expected, results)
     manual = [{"name": "why", "max_score": 2, "message": "not graded automatically"}]
     long = "e" * (MAX_MESSAGE + 5)
+    assert report(scores, ["f" * MAX_MESSAGE], "x")["errors"] == ["f" * MAX_MESSAGE]  # at the limit: kept whole
     assert report(scores, [long], "sandbox", ["a  note\n"], manual) == {
         "score": 2, "max_score": 6.5, "exercises": scores, "manual": manual,
         "errors": ["e" * (MAX_MESSAGE - 1) + "…"], "mode": "sandbox", "notes": ["a note"]}
@@ -63,14 +64,15 @@ def test_own_tests_take_the_points_of_the_first_cell_of_each_grade_id(tmp_path):
         graded_cell("assert x", "flag", True),
         graded_cell("assert x", "", 1.25),        # no grade_id: named by its cell
         graded_cell("assert x", "nopoints", 1),   # its points removed below: worth 0
+        graded_cell("assert x", "half", 0.5),
     ])
-    del nb.cells[-1].metadata["nbgrader"]["points"]
+    del nb.cells[-2].metadata["nbgrader"]["points"]
     nbformat.write(nb, tmp_path / "own.ipynb")
     cells, _, errors = read_submission(tmp_path / "own.ipynb")
     assert errors == []
-    results = {name: ("ok", "passed") for name in ("a", "neg", "flag", "cell 5", "nopoints")}
+    results = {name: ("ok", "passed") for name in ("a", "neg", "flag", "cell 5", "nopoints", "half")}
     assert [(e["name"], e["score"], e["max_score"]) for e in _score(cells, None, results)] == [
-        ("a", 2, 2), ("neg", 0, 0), ("flag", 0, 0), ("cell 5", 1.25, 1.25), ("nopoints", 0, 0)]
+        ("a", 2, 2), ("neg", 0, 0), ("flag", 0, 0), ("cell 5", 1.25, 1.25), ("nopoints", 0, 0), ("half", 0.5, 0.5)]
 
 
 def test_exercises_come_from_the_solution_test_cells_with_the_visible_part_only():

@@ -85,8 +85,10 @@ def test_text_windows_start_at_lines_that_begin_with_a_letter():
 def test_text_windows_leave_one_character_after_the_window_and_follow_the_generator():
     # "\ncd" at the end has room for a window of 2 but none for the character after it
     assert [decode(w) for w in text_windows("\nab.\ncd", 1, 2)] == ["ab"]
-    assert [decode(w) for w in text_windows("\nab.\ncd.", 2, 2, generator=torch.Generator().manual_seed(0))] == \
-        [["ab", "cd"][i] for i in torch.randperm(2, generator=torch.Generator().manual_seed(0)).tolist()]
+    text = "".join(f"\n{c}{c}." for c in "abcdef")  # six line starts
+    windows = text_windows(text, 6, 2, generator=torch.Generator().manual_seed(0))
+    order = torch.randperm(6, generator=torch.Generator().manual_seed(0)).tolist()  # the generator's order
+    assert [decode(w) for w in windows] == [2 * "abcdef"[i] for i in order]
 
 
 def test_format_table_aligns_columns_and_blanks_missing_values():

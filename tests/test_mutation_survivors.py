@@ -132,6 +132,7 @@ def test_restrict_keeps_the_labels_of_the_kept_components():
     sub = labelled_mixture().restrict([2, 0])
     assert sub.labels.tolist() == [1, 0] and sub.weights.tolist() == [0.5, 0.5]
     assert labelled_mixture().condition(1).labels.tolist() == [1, 1]
+    assert GaussianMixture([1.0, 1.0], [[0.0], [1.0]], [1.0, 1.0]).restrict([1]).labels is None
     with pytest.raises(ValueError, match=r"components must name at least one index in \[0, 3\), got none"):
         labelled_mixture().restrict(torch.tensor([], dtype=torch.long))
 
