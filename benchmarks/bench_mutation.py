@@ -18,8 +18,10 @@ and the score = (killed + timeout) / (killed + timeout + survived): the share of
 non-equivalent mutants the tests catch.  The issue's target is >= 95 % per module.
 Of ``tempguide.homework.grader`` only the scoring functions count (``SCOPE``): the
 rest runs a kernel and is tested end to end, too slowly for every mutant.
-Several ``--mutants`` folders (runs of parts of the scope) are merged, a module's
-mutants taken from the last folder that has them.
+Several ``--mutants`` folders (runs of parts of the scope, or a rerun of the survivors
+with new tests) are merged mutant by mutant, each taking its best verdict (killed,
+then timeout, then survived): right when every run mutated the same source and the
+later runs only added tests.
 The equivalent list has one mutant per line, ``name  # reason``; ``#`` lines are comments.
 Surviving mutants are listed by name: ``.venv/bin/mutmut show NAME`` prints the diff.
 """
@@ -38,6 +40,7 @@ STATUS = {1: "killed", 3: "killed", 36: "timeout", -24: "timeout", 24: "timeout"
           0: "survived", 5: "survived", 33: "survived"}
 COLUMNS = ["module", "mutants", "killed", "timeout", "survived", "equivalent", "other", "score %"]
 TARGET = 95.0
+RANK = {"killed": 0, "timeout": 1, "survived": 2, "other": 3}  # merging runs: a mutant's best verdict counts
 #: modules of which only some functions are in the scope of the score
 SCOPE = {"tempguide.homework.grader": {"_score", "_points", "report", "_short", "_exercises"}}
 
@@ -67,15 +70,18 @@ def function_of(mutant: str) -> str:
 
 def tally(folders: list[Path], equivalent: dict[str, str]) -> tuple[dict[str, Counter], dict[str, list[str]]]:
     """Per module: counts of each verdict, and the names of its surviving mutants."""
-    metas = {}  # module -> (meta file, its folder), the last folder wins
+    codes: dict[str, dict[str, int | None]] = {}  # module -> mutant -> exit code of its best verdict
     for mutants in folders:
         for meta in sorted(mutants.rglob("*.py.meta")):
-            metas[module_of(meta, mutants)] = meta
+            module = codes.setdefault(module_of(meta, mutants), {})
+            for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+                if name not in module or RANK[STATUS.get(code, "other")] < RANK[STATUS.get(module[name], "other")]:
+                    module[name] = code
     counts: dict[str, Counter] = {}
     survivors: dict[str, list[str]] = {}
-    for module, meta in sorted(metas.items()):
+    for module, by_name in sorted(codes.items()):
         c = counts.setdefault(module, Counter())
-        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+        for name, code in by_name.items():
             if module in SCOPE and function_of(name) not in SCOPE[module]:
                 continue
             status = STATUS.get(code, "other")
