@@ -87,7 +87,7 @@ def smallest_text(fig: Figure) -> tuple[float, str]:
     fig.canvas.draw()  # lays out tick labels and applies tight/constrained layouts
     width = saved_width_in(fig)
     texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and t.get_figure() is not None]
-    sized = [(rendered_font_pt(t.get_fontsize(), width, dpi=fig.dpi), t.get_text()) for t in texts]
+    sized = [(float(rendered_font_pt(t.get_fontsize(), width, dpi=fig.dpi)), t.get_text()) for t in texts]
     return min(sized, default=(float("inf"), ""))
 
 
