@@ -63,3 +63,10 @@ def test_cfgpp_weight_is_computed_in_float64():
     sigma_t, sigma_s = math.sqrt(0.7 / 0.3), math.sqrt(0.4 / 0.6)
     w = cfgpp_weight(0.3, 0.6, 0.5)
     assert w.dtype == torch.float64 and w.item() == pytest.approx(0.5 * sigma_t / (sigma_t - sigma_s), abs=1e-14)
+
+
+def test_cfg_names_a_network_without_a_null_label():
+    with pytest.raises(ValueError, match=r"^eps_net has no null label: classifier-free guidance needs a conditional "
+                                         r"network trained with label dropout \(config.num_classes set, null label = "
+                                         r"num_classes\); got object with num_classes=None$"):
+        cfg_eps(object(), 2.0)
