@@ -14,10 +14,16 @@ when a student opens a notebook and runs every cell:
    (`/api/kernels/<id>/channels`, Jupyter's message protocol), as JupyterLab does;
 4. checks each cell finished without an error, the figures and numbers the
    notebook promises, and where the kernel ran;
-5. closes the session and shuts the server down through the API.
+5. closes the session; then opens the same notebook in JupyterLab's page in
+   headless Chromium (Debian's, driven by Playwright as in tests/test_browser.py;
+   every request that leaves 127.0.0.1 refused and recorded), runs it with
+   *Run → Run All Cells* and reads the rendered outputs (screenshot:
+   `_build/artifacts/jupyterlab.png`);
+6. shuts the server down through the API.
 
-The notebook is 00_exact_mixture (about 10 s in the quick profile); the whole
-test takes about 20 s.
+Autosave is off in the page, so nothing is written into `notebooks/`.  The
+notebook is 00_exact_mixture (about 10 s in the quick profile); the whole test
+takes about 40 s on two idle cores.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,12 +40,15 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import requests
 import websocket
 
+from book_tools import ARTIFACTS
 from notebook_tools import NOTEBOOKS, ROOT, read
+from test_browser import CHROMIUM_ARGS, LOCAL_HOSTS, chromium  # noqa: F401 (chromium: a fixture)
 
 pytestmark = pytest.mark.jupyterlab
 
@@ -46,6 +56,23 @@ NOTEBOOK = "00_exact_mixture.ipynb"
 JUPYTER = Path(sys.executable).parent / "jupyter"
 START_TIMEOUT = 60  # seconds until the server answers
 CELL_TIMEOUT = 120  # seconds per cell
+SHOWS_FIGURE = re.compile(r"\bshow\(")  # plt.show() or tempguide's plotting.show(fig)
+# JupyterLab's user settings for the test: every cell rendered (no windowing, so
+# every prompt is in the page), no autosave (the notebook in the repository stays
+# as committed), no question about news.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
+}
+# Read from the page after Run All: the code cells' prompts, the outputs' text and images.
+READ_NOTEBOOK = r"""() => ({
+  prompts: [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent.trim()),
+  images: [...document.querySelectorAll('.jp-CodeCell')].map(c => c.querySelectorAll('.jp-OutputArea-output img').length),
+  stderr: [...document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+            .map(e => e.textContent.slice(0, 300)),
+  text: [...document.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\n'),
+})"""
 
 
 @contextlib.contextmanager
@@ -60,6 +87,11 @@ def jupyter_lab(tmp: Path):
     env.update(JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
                TEMPGUIDE_PROFILE=os.environ.get("TEMPGUIDE_PROFILE", "quick"))
+    for name, values in LAB_SETTINGS.items():
+        (tmp / "settings" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / "settings" / name).write_text(json.dumps(values))
+    checkpoints = NOTEBOOKS / ".ipynb_checkpoints"  # the server creates it when the page asks for checkpoints
+    had_checkpoints = checkpoints.exists()
     log = tmp / "jupyter-lab.log"
     command = [str(JUPYTER), "lab", "notebooks/", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
@@ -86,6 +118,8 @@ def jupyter_lab(tmp: Path):
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+        if not had_checkpoints:  # JupyterLab's page saves a first checkpoint of the notebook it opens
+            shutil.rmtree(checkpoints, ignore_errors=True)
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -124,13 +158,56 @@ def run_cell(channels: websocket.WebSocket, code: str, session: str) -> tuple[di
     return reply, outputs
 
 
+def run_in_browser(chromium: Path, base: str, token: str) -> dict:
+    """Open NOTEBOOK in JupyterLab's page, Run All Cells, and read what the page shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    seen = {"remote": [], "failed": [], "errors": []}
+
+    def route(route):
+        if urlparse(route.request.url).hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            seen["remote"].append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.route("**/*", route)
+        page.on("pageerror", lambda error: seen["errors"].append(str(error)))
+        page.on("response", lambda r: r.status >= 400 and seen["failed"].append(f"{r.status} {r.url}"))
+        page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
+        idle = "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'"
+        page.wait_for_function(idle, timeout=START_TIMEOUT * 1000)  # notebook shown, its kernel started
+        started = "() => [...document.querySelectorAll('.jp-InputArea-prompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
+        for _ in range(3):  # the menu item stays disabled until the notebook panel is ready
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+            page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel",
+                         has_text=re.compile(r"^Run All Cells$")).click()
+            with contextlib.suppress(PlaywrightTimeout):
+                page.wait_for_function(started, timeout=10_000)
+                break
+        done = (f"() => ({idle})() && [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+                ".every(p => /\\[\\d+\\]/.test(p.textContent))")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        try:
+            page.wait_for_function(done, timeout=CELL_TIMEOUT * 1000)
+        finally:  # also what the page showed when it timed out
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))
+        seen.update(page.evaluate(READ_NOTEBOOK))
+        browser.close()
+    return seen
+
+
 def _text(outputs: list[dict]) -> str:
     return "".join(o["text"] for o in outputs if o["output_type"] == "stream" and o["name"] == "stdout")
 
 
 @pytest.fixture(scope="module")
-def lab_run(tmp_path_factory, stage_report) -> dict:
-    """Open NOTEBOOK in a headless `jupyter lab notebooks/` and run all its cells through the server."""
+def lab_run(tmp_path_factory, stage_report, chromium) -> dict:
+    """Open NOTEBOOK in a headless `jupyter lab notebooks/`, run its cells through the server, then in the page."""
     start = time.perf_counter()
     with jupyter_lab(tmp_path_factory.mktemp("jupyterlab")) as (base, token, server):
         auth = _auth(token)
@@ -152,14 +229,18 @@ def lab_run(tmp_path_factory, stage_report) -> dict:
 
         requests.delete(f"{base}/api/sessions/{session['id']}", headers=auth, timeout=30).raise_for_status()
         after_close = [k["id"] for k in requests.get(f"{base}/api/kernels", headers=auth, timeout=10).json()]
+        browser_start = time.perf_counter()
+        in_browser = run_in_browser(chromium, base, token)
+        browser_seconds = time.perf_counter() - browser_start
         requests.post(f"{base}/api/shutdown", headers=auth, timeout=30).raise_for_status()
         server.wait(timeout=30)
     seconds = time.perf_counter() - start
-    stage_report("Local JupyterLab", f"jupyter lab notebooks/ ran {NOTEBOOK} over the server's kernel websocket "
-                 f"in {seconds:.1f} s (start to shutdown)")
+    stage_report("Local JupyterLab", f"jupyter lab notebooks/ ran {NOTEBOOK} over the server's kernel websocket, "
+                 f"then in Chromium ({browser_seconds:.1f} s): {seconds:.1f} s from start to shutdown "
+                 f"(screenshot: _build/artifacts/jupyterlab.png)")
     return {"unauthenticated": unauthenticated, "model": model, "kernel": kernel, "listed": listed,
             "cells": cells[:-1], "probe": json.loads(_text(cells[-1][1])), "after_close": after_close,
-            "exit": server.returncode}
+            "browser": in_browser, "exit": server.returncode}
 
 
 def test_the_server_serves_the_notebook_only_with_the_token(lab_run):
@@ -187,7 +268,7 @@ def test_the_kernel_is_this_environment_in_the_notebooks_folder(lab_run):
 
 def test_the_notebook_shows_its_figures_and_exact_checks(lab_run):
     code = [cell["source"] for cell in lab_run["model"]["content"]["cells"] if cell["cell_type"] == "code"]
-    drawing = [i for i, source in enumerate(code) if "plt.show()" in source]
+    drawing = [i for i, source in enumerate(code) if SHOWS_FIGURE.search(source)]
     assert drawing, f"{NOTEBOOK} draws no figure any more: pick another notebook"
     for index in drawing:  # the inline backend sends each figure as a PNG
         outputs = lab_run["cells"][index][1]
@@ -206,3 +287,17 @@ def test_the_notebook_shows_its_figures_and_exact_checks(lab_run):
 def test_closing_the_notebook_stops_its_kernel_and_the_server_shuts_down(lab_run):
     assert lab_run["kernel"] not in lab_run["after_close"]
     assert lab_run["exit"] == 0
+
+
+def test_in_jupyterlabs_page_run_all_cells_shows_every_output(lab_run):
+    page = lab_run["browser"]
+    assert not page["errors"] and not page["failed"], (page["errors"], page["failed"])
+    assert not page["remote"], f"JupyterLab's page asked for other hosts: {page['remote'][:5]}"
+    code = [cell["source"] for cell in lab_run["model"]["content"]["cells"] if cell["cell_type"] == "code"]
+    assert [int(re.search(r"\d+", p).group()) for p in page["prompts"]] == list(range(1, len(code) + 1))
+    assert not page["stderr"], f"errors or warnings in the page: {page['stderr']}"
+    for index, source in enumerate(code):
+        if SHOWS_FIGURE.search(source):
+            assert page["images"][index] >= 1, f"code cell {index} shows no figure in the page"
+    differences = [float(x) for x in re.findall(r"max \|score - .*?\|\s*= (\S+)", page["text"])]
+    assert len(differences) == 2 and max(differences) < 1e-10, page["text"][-500:]
