@@ -33,6 +33,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 900}  # a desktop screen: the book's full layout with both sidebars
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="0; url=([^"]+)"', re.IGNORECASE)
 
@@ -59,6 +60,20 @@ INSPECT = r"""() => {
     widgets: document.querySelectorAll('.jupyter-widgets').length,
     sliders: document.querySelectorAll('.widget-slider').length,
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+    displays: document.querySelectorAll('mjx-container[display="true"]').length,
+    wide: [...document.querySelectorAll('mjx-container[display="true"]')].flatMap(c => {
+      // MathJax 3 cannot break a display across lines: a formula wider than its box
+      // (the text column, minus the equation number) hides behind a scrollbar.
+      const need = c.querySelector('mjx-math').getBoundingClientRect().width;
+      const box = c.closest('div.math') || c.parentElement;
+      const room = Math.min(c.clientWidth, box.clientWidth);
+      if (c.offsetParent === null || need <= room + 0.5) return [];
+      const item = MathJax.startup.document.getMathItemsWithin(c)[0];
+      const heading = c.closest('section')?.querySelector('h1, h2, h3, h4, h5, h6');
+      return [{label: box.id.replace(/^equation-/, ''), tex: item ? item.math.trim().replace(/\s+/g, ' ').slice(0, 60) : '',
+               section: heading ? heading.textContent.replace(/#$/, '').trim() : '',
+               need: Math.round(need), room: room}];
+    }),
   };
 }"""
 
@@ -76,6 +91,8 @@ class Page:
     widgets: int = 0
     sliders: int = 0
     links: list = field(default_factory=list)
+    displays: int = 0  # display equations (MathJax containers)
+    wide: list = field(default_factory=list)  # displays wider than their box, at the viewport below
     remote: list = field(default_factory=list)  # refused requests to other hosts
     failed: list = field(default_factory=list)  # local requests that failed (status >= 400 ...)
     errors: list = field(default_factory=list)  # uncaught JavaScript exceptions
@@ -162,7 +179,7 @@ def visit(chromium: Path, base: str, names: list[str], screenshots=None) -> dict
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context = browser.new_context(viewport=VIEWPORT)
         context.route("**/*", route)
         page = context.new_page()
         page.on("response", response)
@@ -251,6 +268,25 @@ def test_math_is_typeset(visited):
         assert not p.merrors, f"{p.path}: MathJax errors {p.merrors[:3]}"
     raw = {p.path: p.raw for p in visited.values() if p.raw}
     assert not raw, f"raw LaTeX left in the text: {raw}"
+
+
+def _equation_name(wide: dict) -> str:
+    """The label of a display, or its first TeX and its section when it has none."""
+    name = wide["label"] or f'"{wide["tex"]}" in section "{wide["section"]}"'
+    return f'{name}: {wide["need"]} px in {wide["room"]} px'
+
+
+def test_display_math_fits_its_column(visited):
+    """No display equation is wider than its box at the desktop viewport (VIEWPORT, 1280 px).
+
+    MathJax 3 does not wrap display math, so an over-wide formula sits behind a
+    horizontal scrollbar (issue 18, item 7: the diffusion-temperature page's
+    equation 10).  Break it into `aligned` lines instead.
+    """
+    assert sum(p.displays for p in visited.values()), "no display math was measured"
+    wide = {p.path: [_equation_name(w) for w in p.wide] for p in visited.values() if p.wide}
+    assert not wide, "display math wider than the text column (split it into aligned lines): " + "; ".join(
+        f"{page}: {', '.join(names)}" for page, names in wide.items())
 
 
 def test_every_image_loads(visited):
