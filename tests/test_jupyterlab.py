@@ -23,7 +23,7 @@ when a student opens a notebook and runs every cell:
 
 Autosave is off in the page, so nothing is written into `notebooks/`.  The
 notebook is 00_exact_mixture (about 10 s in the quick profile); the whole test
-takes about 40 s on two idle cores.
+takes about a minute on two busy cores (55-75 s measured at load 4-8).
 """
 from __future__ import annotations
 
