@@ -11,6 +11,7 @@ from tempguide.guidance.attribute_exact import JointGaussian
 from tempguide.guidance.autoguidance import autoguided_eps
 from tempguide.guidance.cfg import cfg_denoiser, cfg_eps
 from tempguide.guidance.cfgpp import cfgpp_weight
+from tempguide.guidance.ddpm import eps_classifier_guided
 from tempguide.guidance.tilted import tilted_log_density
 from tempguide.toy import mixture_1d
 
@@ -70,3 +71,19 @@ def test_cfg_names_a_network_without_a_null_label():
                                          r"network trained with label dropout \(config.num_classes set, null label = "
                                          r"num_classes\); got object with num_classes=None$"):
         cfg_eps(object(), 2.0)
+
+
+def test_cfg_accepts_the_null_label_as_uncond_label():
+    net = LabelNet()
+    cfg_eps(net, 2.0, uncond_label=3)(torch.zeros(1, 1), torch.tensor(1.0), torch.tensor([0]))
+    assert net.labels == [[0, 3]]  # u = num_classes = ∅ is allowed explicitly
+    with pytest.raises(ValueError, match=r"uncond_label must be in \[0, 3\] \(3 = the null label\), got 4"):
+        cfg_eps(net, 2.0, uncond_label=4)
+
+
+def test_eps_classifier_guided_checks_gamma_and_labels():
+    with pytest.raises(ValueError, match="^gamma must be"):
+        eps_classifier_guided(LabelNet(), lambda z, t: z.sum(-1), float("inf"))
+    eps = eps_classifier_guided(lambda z_bar, t: z_bar, lambda z, t: z.sum(-1), 1.0)
+    with pytest.raises(ValueError, match=r"^labels are required: the classes c to guide towards, shape \(B,\)$"):
+        eps(torch.zeros(1, 1), torch.tensor(1.0))

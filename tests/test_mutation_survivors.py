@@ -12,7 +12,8 @@ import torch
 
 from tempguide.lm import generate
 from tempguide.lm.exact import (MarkovLM, entropy, greedy_sequence, most_probable_sequence, per_token_distribution,
-                                sequence_level_distribution, sequence_prob, sequences, temper, toy_lm)
+                                sample_sequence_level, sequence_level_distribution, sequence_prob, sequences, temper,
+                                toy_lm)
 from tempguide.metrics import image
 from tempguide.metrics.image import fid_from_features, gaussian_stats
 from tempguide.metrics.precision_recall import precision_recall
@@ -270,3 +271,7 @@ def test_gaussian_mixture_labels_shape_and_repr():
         GaussianMixture([1.0, 1.0], [[0.0], [1.0]], [1.0, 1.0], labels=[[0, 1]])
     assert repr(GaussianMixture([1.0], [[0.0]], [1.0])) == "GaussianMixture(weights=[1.0], means=[[0.0]], stds=[1.0], labels=None)"
     assert repr(GaussianMixture([1.0], [[0.0]], [1.0], labels=[3])).endswith("labels=[3])")
+
+
+def test_sample_sequence_level_of_zero_sequences_is_empty():
+    assert sample_sequence_level(toy_lm(), 2.0, 0) == []
