@@ -58,49 +58,50 @@ def guided_broadcast_bug(denoiser, log_prob, labels, gamma):
 
 
 def eps_ok(eps_net, log_prob, gamma, *, chain_rule=True, power=0.5, sign=1.0):
-    """ε̂(x) − γ·√t·∇_z ln p_t(c|z) at z = x·√(1+t) (derived: ∇_x = √(1+t)∇_z, √(1−ᾱ) = √(t/(1+t)))."""
-    def eps_tilde(x, t, labels):
-        tc = _t_column(t, x)
-        grad_z = _grad_log_prob(log_prob, x * (1 + tc).sqrt(), t, labels)
-        factor = tc ** power if chain_rule else (tc / (1 + tc)).sqrt()   # the wrong one forgets ∇_x = √(1+t)∇_z
+    """ε̂(z̄) − γ·√t·∇_z ln p_t(c|z) at z = z̄·√(1+t) (derived: ∇_z̄ = √(1+t)∇_z, √(1−ᾱ) = √(t/(1+t)))."""
+    def eps_tilde(z_bar, t, labels):
+        tc = _t_column(t, z_bar)
+        grad_z = _grad_log_prob(log_prob, z_bar * (1 + tc).sqrt(), t, labels)
+        factor = tc ** power if chain_rule else (tc / (1 + tc)).sqrt()   # the wrong one forgets ∇_z̄ = √(1+t)∇_z
         with torch.no_grad():
-            return eps_net(x, t) - sign * gamma * factor * grad_z
+            return eps_net(z_bar, t) - sign * gamma * factor * grad_z
     return eps_tilde
 
 
 def cfg_ok(eps_net, w, null_label, *, null_first=False):
-    """One call on [x; x]; labels [c; ∅] (or [∅; c], also correct)."""
-    def eps_w(x, t, labels):
+    """One call on [z̄; z̄]; labels [c; ∅] (or [∅; c], also correct)."""
+    def eps_w(z_bar, t, labels):
         t = torch.as_tensor(t)
         t2 = torch.cat([t, t]) if t.ndim else t
         null = torch.full_like(labels, null_label)
         both = torch.cat([null, labels] if null_first else [labels, null])
-        eps = eps_net(torch.cat([x, x]), t2, both)
+        eps = eps_net(torch.cat([z_bar, z_bar]), t2, both)
         eps_u, eps_c = eps.chunk(2) if null_first else eps.chunk(2)[::-1]
         return eps_u + w * (eps_c - eps_u)
     return eps_w
 
 
 def cfg_two_calls(eps_net, w, null_label):
-    def eps_w(x, t, labels):
-        eps_c, eps_u = eps_net(x, t, labels), eps_net(x, t, torch.full_like(labels, null_label))
+    def eps_w(z_bar, t, labels):
+        eps_c, eps_u = eps_net(z_bar, t, labels), eps_net(z_bar, t, torch.full_like(labels, null_label))
         return eps_u + w * (eps_c - eps_u)
     return eps_w
 
 
 def cfg_swapped(eps_net, w, null_label):
     """Labels [∅; c] in the call but chunked as if they were [c; ∅]."""
-    def eps_w(x, t, labels):
+    def eps_w(z_bar, t, labels):
         t = torch.as_tensor(t)
-        eps_c, eps_u = eps_net(torch.cat([x, x]), torch.cat([t, t]) if t.ndim else t,
+        eps_c, eps_u = eps_net(torch.cat([z_bar, z_bar]), torch.cat([t, t]) if t.ndim else t,
                                torch.cat([torch.full_like(labels, null_label), labels])).chunk(2)
         return eps_u + w * (eps_c - eps_u)
     return eps_w
 
 
 def cfg_t_not_repeated(eps_net, w, null_label):
-    def eps_w(x, t, labels):
-        eps_c, eps_u = eps_net(torch.cat([x, x]), t, torch.cat([labels, torch.full_like(labels, null_label)])).chunk(2)
+    def eps_w(z_bar, t, labels):
+        both = torch.cat([labels, torch.full_like(labels, null_label)])
+        eps_c, eps_u = eps_net(torch.cat([z_bar, z_bar]), t, both).chunk(2)
         return eps_u + w * (eps_c - eps_u)
     return eps_w
 
@@ -180,6 +181,56 @@ def test_swapped_labels_are_caught_at_w_1_by_value():
     assert result.cases == 1
 
 
+# --- the network input was x in older scaffolds, now z_bar (issue 17) -------------------------------
+
+def positional_only(make):
+    """``make``'s guided network with the old scaffolds' parameter name x, callable only positionally."""
+    def outer(*args):
+        guided = make(*args)
+
+        def eps(x, t, labels, /):
+            return guided(x, t, labels)
+        return eps
+    return outer
+
+
+def eps_keyword_x(eps_net, log_prob, gamma):
+    """An older solution that calls the network by the keyword x (correct otherwise)."""
+    eps_tilde = eps_ok(lambda z_bar, t: eps_net(x=z_bar, t=t), log_prob, gamma)
+    return lambda z_bar, t, labels: eps_tilde(z_bar, t, labels)
+
+
+def cfg_keyword_x(eps_net, w, null_label):
+    """An older solution that calls the network by the keywords x, t and labels (correct otherwise)."""
+    return cfg_ok(lambda z_bar, t, labels: eps_net(x=z_bar, t=t, labels=labels), w, null_label)
+
+
+@pytest.mark.parametrize("check, make", [(checks.check_eps_correction, eps_ok), (checks.check_cfg_eps, cfg_ok)])
+def test_checks_call_the_guided_network_positionally(check, make):
+    """Whatever the student named the input (x before the rename, z_bar now), the checks pass it by position."""
+    result = check(positional_only(make), verbose=False)
+    assert result and not result.not_implemented, result.report
+
+
+@pytest.mark.parametrize("check, fn", [(checks.check_eps_correction, eps_keyword_x),
+                                       (checks.check_cfg_eps, cfg_keyword_x)])
+def test_the_networks_still_accept_the_old_keyword_x_with_a_warning(check, fn):
+    with pytest.warns(DeprecationWarning, match="keyword 'x' is deprecated, use 'z_bar'"):
+        result = check(fn, verbose=False)
+    assert result and not result.not_implemented, result.report
+    assert result.cases >= 15
+
+
+def test_a_wrong_network_call_still_fails_with_the_recording_network():
+    """The recording network counts calls made with the old keyword too: two calls by x= are still refused."""
+    def two_calls_by_keyword(eps_net, w, null_label):
+        return cfg_two_calls(lambda z_bar, t, labels: eps_net(x=z_bar, t=t, labels=labels), w, null_label)
+
+    with pytest.warns(DeprecationWarning):
+        result = checks.check_cfg_eps(two_calls_by_keyword, verbose=False)
+    assert not result and "called 2 times" in result.report, result.report
+
+
 @pytest.mark.parametrize("check", [checks.check_classifier_guided, checks.check_eps_correction, checks.check_cfg_eps,
                                    checks.check_cfg_target, checks.check_cfg_ode_variance])
 def test_not_implemented_is_reported_as_such(check, capsys):
@@ -195,12 +246,12 @@ def test_recording_network_is_exact_and_counts_calls():
     """The CFG check's network: label c gives ε of p(y|c), the null label ε of p(y), one record per call."""
     mix = toy.mixture_2d()
     net = _RecordingEpsNet(mix, "toy.mixture_2d()")
-    x, t = torch.randn(5, 2, generator=torch.Generator().manual_seed(0), **F64), torch.tensor(0.7, **F64)
+    z_bar, t = torch.randn(5, 2, generator=torch.Generator().manual_seed(0), **F64), torch.tensor(0.7, **F64)
     labels = torch.tensor([0, 2, 1, 2, 0])
-    got = net(x, t, labels)
+    got = net(z_bar, t, labels)
     for b, c in enumerate(labels.tolist()):
         D = mix.denoise if c == 2 else mix.condition(c).denoise
-        assert torch.allclose(got[b:b + 1], eps_from_denoiser(D)(x[b:b + 1], t), atol=1e-12)
+        assert torch.allclose(got[b:b + 1], eps_from_denoiser(D)(z_bar[b:b + 1], t), atol=1e-12)
     assert net.calls == [5] and net.config.num_classes == 2
 
 

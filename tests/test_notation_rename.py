@@ -42,8 +42,6 @@ X_IS_SOMETHING_ELSE = {
     ("cascade/sr3.py", "augment_condition"): "the low-resolution conditioning image",
     **{(m, f): "any value to print" for m, f in (("checks/_core.py", "_fmt_tensor"), ("checks/_core.py", "_fmt"),
                                                   ("checks/clip.py", "_fmt_small"), ("checks/lm.py", "_fmt"))},
-    **{("checks/guidance.py", f"{c}.<locals>.{f}"): "homework 3/4 check cases; the homework scaffolds name it x"
-       for c in ("check_eps_correction", "check_cfg_eps") for f in ("reference", "applied")},
     ("diffusion/_checks.py", "check_finite"): "any tensor to check, named by the caller",
     **{("flow/convert.py", f): "MIT's flow state x_τ = τ·z (book: Notation, flow-matching time)"
        for f in ("velocity_from_score.<locals>.velocity", "score_from_velocity.<locals>.score",

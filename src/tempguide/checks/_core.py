@@ -75,7 +75,7 @@ def _compare_tensors(args, expected: torch.Tensor, got) -> str | None:
     if not isinstance(got, torch.Tensor):
         return f"returned a {type(got).__name__}, expected a torch.Tensor of shape {tuple(expected.shape)}"
     if got.shape != expected.shape:
-        return f"returned shape {tuple(got.shape)}, expected {tuple(expected.shape)} (the shape of the input z or x)"
+        return f"returned shape {tuple(got.shape)}, expected {tuple(expected.shape)} (the shape of the input z or z̄)"
     if not torch.allclose(got.double(), expected.double(), rtol=1e-6, atol=1e-8):
         i = int((got.double() - expected.double()).abs().flatten().argmax())
         return (f"values differ: expected {_short(expected.flatten()[:4])}…, got {_short(got.flatten()[:4])}… "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from .. import toy
+from .._renamed import renamed_argument
 from ..diffusion.adapters import eps_from_denoiser
 from ._core import _Named, _short
 
@@ -23,8 +24,12 @@ def _toys():
 
 
 class _NamedNet(_Named):
-    """An ε-network ``net(z_bar, t, labels=None)`` that prints as the code that builds it."""
+    """An ε-network ``net(z_bar, t, labels=None)`` that prints as the code that builds it.
 
+    ``net(x=...)``, the keyword of older scaffolds, still works (with a DeprecationWarning naming ``z_bar``).
+    """
+
+    @renamed_argument("x", "z_bar")
     def __call__(self, z_bar, t, labels=None):
         return self.fn(z_bar, t, labels)
 
@@ -51,6 +56,7 @@ class _RecordingEpsNet:
     what a perfectly trained network with label dropout computes.  ``GRADER_SIDE``:
     when the grader calls a submission in its kernel, this network stays in the
     grader and is called through the channel, so ``calls`` records the submission's calls.
+    ``net(x=...)``, the keyword of older scaffolds, still works (with a DeprecationWarning naming ``z_bar``).
     """
 
     GRADER_SIDE = True
@@ -63,6 +69,7 @@ class _RecordingEpsNet:
         self._eps.append(eps_from_denoiser(mixture.denoise))
         self.calls: list[int] = []  # batch size of each call
 
+    @renamed_argument("x", "z_bar")
     def __call__(self, z_bar: torch.Tensor, t, labels=None) -> torch.Tensor:
         self.calls.append(z_bar.shape[0])
         labels = torch.full((z_bar.shape[0],), self.null_label) if labels is None else torch.as_tensor(labels)

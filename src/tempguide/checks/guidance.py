@@ -9,18 +9,22 @@ case passed.
   D_γ(z, t) = D(z, t) + γ · t · ∇_z ln p_t(c | z); reference
   ``tempguide.guidance.classifier_guided``.  Called at a float t, a 0-dim t, a per-example t (B,)
   and inside ``torch.no_grad()``; γ = 0, 1 and more.
-- ``check_eps_correction(fn)``: ``fn(eps_net, log_prob, gamma) -> eps_tilde(x, t, labels)``,
-  Algorithm 2: ε̃ = ε̂(x, t) − γ · √(1 − ᾱ) · ∇_x ln p(c | x) with x = z/√(1+t), 1 − ᾱ = t/(1+t);
+- ``check_eps_correction(fn)``: ``fn(eps_net, log_prob, gamma) -> eps_tilde(z_bar, t, labels)``,
+  Algorithm 2: ε̃ = ε̂(z̄, t) − γ · √(1 − ᾱ) · ∇_z̄ ln p(c | z̄) with z̄ = z/√(1+t), 1 − ᾱ = t/(1+t);
   reference ``tempguide.guidance.eps_classifier_guided``.
-- ``check_cfg_eps(fn)``: ``fn(eps_net, w, null_label) -> eps_w(x, t, labels)``, the batched
-  classifier-free-guidance ε-network ε̂_∅ + w · (ε̂_c − ε̂_∅) with ONE network call on [x; x]
+- ``check_cfg_eps(fn)``: ``fn(eps_net, w, null_label) -> eps_w(z_bar, t, labels)``, the batched
+  classifier-free-guidance ε-network ε̂_∅ + w · (ε̂_c − ε̂_∅) with ONE network call on [z̄; z̄]
   (labels [c; ∅]); reference ``tempguide.guidance.cfg_eps``.  A recording network counts the calls.
 - ``check_cfg_target(fn)``: ``fn(mu_c, s2_c, mu_u, s2_u, w) -> (mean, variance)`` of the intended
   target p(y | c)^w p(y)^{1−w} for p(y | c) = N(μ_c, s_c²), p(y) = N(μ_∅, s_∅²) (1-D); reference
   ``tempguide.guidance.gaussian_pair.target``.
 - ``check_cfg_ode_variance(fn)``: ``fn(s2_c, s2_u, w, t0, tN) -> float``, the variance at t_N of the
   CFG-guided probability-flow ODE on that pair, started from N(0, t0) at t0; reference
-  ``tempguide.guidance.gaussian_pair.cfg_law``.  (Both are called with positional arguments.)
+  ``tempguide.guidance.gaussian_pair.cfg_law``.
+
+Every check calls the student's functions (and the networks they return) with positional
+arguments, so a parameter may have any name: ``eps_tilde(x, t, labels)`` from an older scaffold,
+written when the network input z̄ (``z_bar``, book: "Notation") was still called x, passes too.
 
 ``log_prob(z, t)`` returns (B, C) class log-probabilities at noise variance t, e.g.
 ``lambda z, t: mix.class_posterior(z, t).log()`` on a toy.  Book: "Homework", and the chapters
@@ -116,37 +120,38 @@ def check_classifier_guided(fn, *, seed: int = 0, n_random: int = 12, verbose: b
 
 
 def check_eps_correction(fn, *, seed: int = 0, n_random: int = 12, verbose: bool = True) -> CheckResult:
-    """Check Algorithm 2 ``fn(eps_net, log_prob, gamma)(x, t, labels)`` against ``eps_classifier_guided``.
+    """Check Algorithm 2 ``fn(eps_net, log_prob, gamma)(z_bar, t, labels)`` against ``eps_classifier_guided``.
 
-    ``eps_net(x, t)`` is the exact ε-network of a toy (``eps_from_denoiser(mix.denoise)``), x = z/√(1+t).
+    ``eps_net(z_bar, t)`` is the exact ε-network of a toy (``eps_from_denoiser(mix.denoise)``), z̄ = z/√(1+t).
     """
     g = torch.Generator().manual_seed(seed)
     nets = []
     for mix, D, lp in _toys():
         nets.append((mix, _NamedNet(eps_from_denoiser(mix.denoise), f"eps_from_denoiser({D!r})"), lp))
     (mix1, E1, lp1), (mix2, E2, lp2) = nets
-    x1 = torch.tensor([[-2.0], [-0.3], [0.2], [1.5]], **_F64)
-    x2 = torch.tensor([[0.5, 1.0], [1.0, -1.0], [-1.0, -0.5]], **_F64)
+    z_bar1 = torch.tensor([[-2.0], [-0.3], [0.2], [1.5]], **_F64)
+    z_bar2 = torch.tensor([[0.5, 1.0], [1.0, -1.0], [-1.0, -0.5]], **_F64)
     one = torch.ones(4, dtype=torch.long)
     cases = [
-        ("gamma = 0 is the unguided network", dict(eps_net=E1, log_prob=lp1, gamma=0.0, x=x1, t=1.0, labels=one,
+        ("gamma = 0 is the unguided network", dict(eps_net=E1, log_prob=lp1, gamma=0.0, z_bar=z_bar1, t=1.0, labels=one,
                                                   no_grad=False)),
-        ("gamma = 1", dict(eps_net=E1, log_prob=lp1, gamma=1.0, x=x1, t=2.0, labels=one, no_grad=False)),
-        ("gamma = 4, towards class 0", dict(eps_net=E1, log_prob=lp1, gamma=4.0, x=x1, t=3.0, labels=0 * one,
+        ("gamma = 1", dict(eps_net=E1, log_prob=lp1, gamma=1.0, z_bar=z_bar1, t=2.0, labels=one, no_grad=False)),
+        ("gamma = 4, towards class 0", dict(eps_net=E1, log_prob=lp1, gamma=4.0, z_bar=z_bar1, t=3.0, labels=0 * one,
                                             no_grad=False)),
-        ("small t", dict(eps_net=E1, log_prob=lp1, gamma=2.0, x=x1, t=0.01, labels=one, no_grad=False)),
-        ("large t (x is almost pure noise)", dict(eps_net=E1, log_prob=lp1, gamma=2.0, x=x1, t=50.0, labels=one,
-                                                 no_grad=False)),
+        ("small t", dict(eps_net=E1, log_prob=lp1, gamma=2.0, z_bar=z_bar1, t=0.01, labels=one, no_grad=False)),
+        ("large t (z̄ is almost pure noise)", dict(eps_net=E1, log_prob=lp1, gamma=2.0, z_bar=z_bar1, t=50.0,
+                                                  labels=one, no_grad=False)),
         ("t as a 0-dim tensor (as samplers pass it)",
-         dict(eps_net=E1, log_prob=lp1, gamma=2.0, x=x1, t=torch.tensor(0.5, **_F64), labels=one, no_grad=False)),
-        ("a 2-D mixture", dict(eps_net=E2, log_prob=lp2, gamma=2.5, x=x2, t=1.5, labels=torch.tensor([0, 1, 1]),
+         dict(eps_net=E1, log_prob=lp1, gamma=2.0, z_bar=z_bar1, t=torch.tensor(0.5, **_F64), labels=one,
+              no_grad=False)),
+        ("a 2-D mixture", dict(eps_net=E2, log_prob=lp2, gamma=2.5, z_bar=z_bar2, t=1.5, labels=torch.tensor([0, 1, 1]),
                                no_grad=False)),
-        ("per-example t (B,)", dict(eps_net=E1, log_prob=lp1, gamma=2.0, x=x1,
+        ("per-example t (B,)", dict(eps_net=E1, log_prob=lp1, gamma=2.0, z_bar=z_bar1,
                                     t=torch.tensor([0.1, 1.0, 4.0, 9.0], **_F64), labels=one, no_grad=False)),
         ("per-example t (B,) with B = d = 2",
-         dict(eps_net=E2, log_prob=lp2, gamma=1.5, x=x2[:2], t=torch.tensor([0.2, 3.0], **_F64),
+         dict(eps_net=E2, log_prob=lp2, gamma=1.5, z_bar=z_bar2[:2], t=torch.tensor([0.2, 3.0], **_F64),
               labels=torch.tensor([1, 0]), no_grad=False)),
-        ("called inside torch.no_grad()", dict(eps_net=E1, log_prob=lp1, gamma=2.0, x=x1, t=1.0, labels=one,
+        ("called inside torch.no_grad()", dict(eps_net=E1, log_prob=lp1, gamma=2.0, z_bar=z_bar1, t=1.0, labels=one,
                                                no_grad=True)),
     ]
     for i in range(n_random):
@@ -157,82 +162,85 @@ def check_eps_correction(fn, *, seed: int = 0, n_random: int = 12, verbose: bool
             lp = _LinearClassifier(torch.randn(3, mix.dim, generator=g, **_F64), torch.randn(3, generator=g, **_F64))
         C = 3 if isinstance(lp, _LinearClassifier) else mix.num_classes
         cases.append(("random", dict(eps_net=E, log_prob=lp, gamma=float(torch.empty(1).uniform_(0.0, 8.0, generator=g)),
-                                     x=2 * torch.randn(B, mix.dim, generator=g, **_F64),
+                                     z_bar=2 * torch.randn(B, mix.dim, generator=g, **_F64),
                                      t=t if i % 4 else t * torch.rand(B, generator=g, **_F64) + 0.01,
                                      labels=torch.randint(0, C, (B,), generator=g), no_grad=i % 5 == 0)))
 
-    def reference(eps_net, log_prob, gamma, x, t, labels, no_grad):
-        return eps_classifier_guided(eps_net, log_prob, gamma)(x, t, labels)
+    def reference(eps_net, log_prob, gamma, z_bar, t, labels, no_grad):
+        return eps_classifier_guided(eps_net, log_prob, gamma)(z_bar, t, labels)
 
-    def applied(eps_net, log_prob, gamma, x, t, labels, no_grad):
+    def applied(eps_net, log_prob, gamma, z_bar, t, labels, no_grad):
         eps_tilde = fn(eps_net, log_prob, gamma)
         if no_grad:
             with torch.no_grad():
-                return eps_tilde(x, t, labels)
-        return eps_tilde(x, t, labels)
+                return eps_tilde(z_bar, t, labels)
+        return eps_tilde(z_bar, t, labels)
 
     applied.__name__ = getattr(fn, "__name__", "fn")
     result = _run("ε-correction (Algorithm 2)", applied, cases, reference, _compare_tensors, verbose=False)
-    return _finish(_call_note(result, cases, f"{applied.__name__}(eps_net, log_prob, gamma)(x, t, labels)"), verbose)
+    call = f"{applied.__name__}(eps_net, log_prob, gamma)(z_bar, t, labels), positionally"
+    return _finish(_call_note(result, cases, call), verbose)
 
 
 # --- classifier-free guidance ---------------------------------------------------------------------
 
 def check_cfg_eps(fn, *, seed: int = 0, n_random: int = 10, verbose: bool = True) -> CheckResult:
-    """Check ``fn(eps_net, w, null_label)(x, t, labels)`` against ``cfg_eps`` and count the network's calls.
+    """Check ``fn(eps_net, w, null_label)(z_bar, t, labels)`` against ``cfg_eps`` and count the network's calls.
 
-    The guided network must call ``eps_net(x2, t2, labels2)`` exactly once per call, on twice the batch.
+    The guided network must call ``eps_net(z_bar2, t2, labels2)`` exactly once per call, on twice the batch.
     """
     g = torch.Generator().manual_seed(seed)
     net1, net2 = _RecordingEpsNet(toy.mixture_1d(), "toy.mixture_1d()"), _RecordingEpsNet(toy.mixture_2d(),
                                                                                         "toy.mixture_2d()")
-    x1 = torch.tensor([[-2.0], [-0.3], [0.2], [1.5]], **_F64)
-    x2 = torch.tensor([[0.5, 1.0], [1.0, -1.0], [-1.0, -0.5]], **_F64)
+    z_bar1 = torch.tensor([[-2.0], [-0.3], [0.2], [1.5]], **_F64)
+    z_bar2 = torch.tensor([[0.5, 1.0], [1.0, -1.0], [-1.0, -0.5]], **_F64)
     c1 = torch.tensor([1, 1, 0, 1])
     cases = [
-        ("w = 1 is the conditional network", dict(eps_net=net1, w=1.0, null_label=2, x=x1, t=1.0, labels=c1)),
-        ("w = 0 is the unconditional network (label ∅)", dict(eps_net=net1, w=0.0, null_label=2, x=x1, t=1.0,
+        ("w = 1 is the conditional network", dict(eps_net=net1, w=1.0, null_label=2, z_bar=z_bar1, t=1.0, labels=c1)),
+        ("w = 0 is the unconditional network (label ∅)", dict(eps_net=net1, w=0.0, null_label=2, z_bar=z_bar1, t=1.0,
                                                                labels=c1)),
-        ("w = 3", dict(eps_net=net1, w=3.0, null_label=2, x=x1, t=2.0, labels=c1)),
-        ("w = 7.5, small t", dict(eps_net=net1, w=7.5, null_label=2, x=x1, t=0.05, labels=c1)),
+        ("w = 3", dict(eps_net=net1, w=3.0, null_label=2, z_bar=z_bar1, t=2.0, labels=c1)),
+        ("w = 7.5, small t", dict(eps_net=net1, w=7.5, null_label=2, z_bar=z_bar1, t=0.05, labels=c1)),
         ("t as a 0-dim tensor (as samplers pass it)",
-         dict(eps_net=net1, w=2.0, null_label=2, x=x1, t=torch.tensor(0.5, **_F64), labels=c1)),
-        ("a 2-D mixture", dict(eps_net=net2, w=4.0, null_label=2, x=x2, t=1.5, labels=torch.tensor([0, 1, 1]))),
+         dict(eps_net=net1, w=2.0, null_label=2, z_bar=z_bar1, t=torch.tensor(0.5, **_F64), labels=c1)),
+        ("a 2-D mixture", dict(eps_net=net2, w=4.0, null_label=2, z_bar=z_bar2, t=1.5, labels=torch.tensor([0, 1, 1]))),
         ("per-example t (B,): t must be repeated for the doubled batch",
-         dict(eps_net=net1, w=2.0, null_label=2, x=x1, t=torch.tensor([0.1, 1.0, 4.0, 9.0], **_F64), labels=c1)),
-        ("a batch of one", dict(eps_net=net2, w=2.0, null_label=2, x=x2[:1], t=1.0, labels=torch.tensor([1]))),
+         dict(eps_net=net1, w=2.0, null_label=2, z_bar=z_bar1, t=torch.tensor([0.1, 1.0, 4.0, 9.0], **_F64),
+              labels=c1)),
+        ("a batch of one", dict(eps_net=net2, w=2.0, null_label=2, z_bar=z_bar2[:1], t=1.0, labels=torch.tensor([1]))),
     ]
     for i in range(n_random):
         net, d = [(net1, 1), (net2, 2)][i % 2]
         B = int(torch.randint(1, 7, (1,), generator=g))
         t = float(torch.empty(1).uniform_(0.01, 10.0, generator=g))
         cases.append(("random", dict(eps_net=net, w=float(torch.empty(1).uniform_(-1.0, 8.0, generator=g)),
-                                     null_label=2, x=2 * torch.randn(B, d, generator=g, **_F64),
+                                     null_label=2, z_bar=2 * torch.randn(B, d, generator=g, **_F64),
                                      t=t if i % 3 else t * torch.rand(B, generator=g, **_F64) + 0.01,
                                      labels=torch.randint(0, 2, (B,), generator=g))))
 
-    def reference(eps_net, w, null_label, x, t, labels):
-        return cfg_eps(eps_net, w, uncond_label=null_label)(x, t, labels)
+    def reference(eps_net, w, null_label, z_bar, t, labels):
+        return cfg_eps(eps_net, w, uncond_label=null_label)(z_bar, t, labels)
 
-    def applied(eps_net, w, null_label, x, t, labels):
+    def applied(eps_net, w, null_label, z_bar, t, labels):
         eps_net.calls.clear()
-        out = fn(eps_net, w, null_label)(x, t, labels)
+        out = fn(eps_net, w, null_label)(z_bar, t, labels)
         return out, list(eps_net.calls)
 
     def compare(args, expected, got):
         out, calls = got
-        B = args["x"].shape[0]
+        B = args["z_bar"].shape[0]
         if len(calls) != 1:
             return (f"the network was called {len(calls)} times (batch sizes {calls}); call it ONCE on the "
-                    f"batch [x; x] of size {2 * B} with labels [c; ∅]")
+                    f"batch [z̄; z̄] of size {2 * B} with labels [c; ∅]")
         if calls[0] != 2 * B:
-            return f"the network was called on a batch of {calls[0]}, expected [x; x] of size {2 * B}"
+            return f"the network was called on a batch of {calls[0]}, expected [z̄; z̄] of size {2 * B}"
         return _compare_tensors(args, expected, out)
 
     applied.__name__ = getattr(fn, "__name__", "fn")
     result = _run("classifier-free guidance ε-network", applied, cases, reference, compare, verbose=False)
     if not result and not result.not_implemented:
-        result.report += (f"\n  (the check calls {applied.__name__}(eps_net, w, null_label)(x, t, labels); eps_net "
+        result.report += (f"\n  (the check calls {applied.__name__}(eps_net, w, null_label)(z_bar, t, labels) "
+                          "positionally; eps_net "
                           "is exact on the toy: label c gives ε of p(y | c), the null label ε of p(y))")
     return _finish(result, verbose)
 
