@@ -9,7 +9,7 @@ import torch
 
 from tempguide.guidance.attribute_exact import JointGaussian
 from tempguide.guidance.autoguidance import autoguided_eps
-from tempguide.guidance.cfg import cfg_denoiser, cfg_eps
+from tempguide.guidance.cfg import cfg_denoiser, cfg_denoisers, cfg_eps
 from tempguide.guidance.cfgpp import cfgpp_weight
 from tempguide.guidance.ddpm import eps_classifier_guided
 from tempguide.guidance.tilted import tilted_log_density
@@ -87,3 +87,8 @@ def test_eps_classifier_guided_checks_gamma_and_labels():
     eps = eps_classifier_guided(lambda z_bar, t: z_bar, lambda z, t: z.sum(-1), 1.0)
     with pytest.raises(ValueError, match=r"^labels are required: the classes c to guide towards, shape \(B,\)$"):
         eps(torch.zeros(1, 1), torch.tensor(1.0))
+
+
+def test_cfg_denoisers_names_w_in_its_error():
+    with pytest.raises(ValueError, match="^w must be"):
+        cfg_denoisers(lambda z, t: z, lambda z, t: z, float("nan"))

@@ -273,5 +273,8 @@ def test_gaussian_mixture_labels_shape_and_repr():
     assert repr(GaussianMixture([1.0], [[0.0]], [1.0], labels=[3])).endswith("labels=[3])")
 
 
-def test_sample_sequence_level_of_zero_sequences_is_empty():
+def test_sample_sequence_level_of_zero_sequences_is_empty_and_draws_from_the_generator():
     assert sample_sequence_level(toy_lm(), 2.0, 0) == []
+    draw = [sample_sequence_level(toy_lm(), 1.0, 20, generator=torch.Generator().manual_seed(s)) for s in (5, 5)]
+    torch.manual_seed(0)  # the global stream must not matter
+    assert draw[0] == draw[1] == sample_sequence_level(toy_lm(), 1.0, 20, generator=torch.Generator().manual_seed(5))
