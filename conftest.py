@@ -28,6 +28,11 @@ _REPORT: dict[str, list[str]] = {}
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "jupyterlab: runs a notebook in a headless `jupyter lab` (after nbval)")
+    # Kernels started from this process (nbval's, nbclient's) get CurveZMQ keys, so ipykernel
+    # does not log "Kernel is running over TCP without encryption" per notebook (issue 18).
+    from tempguide.sphinx_kernels import encrypt_local_kernels
+
+    encrypt_local_kernels()
 
 
 def stage_of(item: pytest.Item) -> int:

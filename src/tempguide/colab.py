@@ -1,4 +1,7 @@
-"""The one setup cell every notebook starts with (book: "Running the notebooks").
+"""The setup cell: every notebook's first code cell, right after its title.
+
+Book: "Running the notebooks".  The rendered book leaves the cell out of the page
+(tag ``remove-cell``); Colab shows it.
 
 Colab receives only the notebook file, so the package must be installed by the
 notebook itself.  The cell installs ``tempguide`` from the repository inside
