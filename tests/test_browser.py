@@ -6,7 +6,8 @@ Chromium (`/usr/bin/chromium`, installed with apt-get when missing; Playwright
 only drives it and never downloads a browser).  Every request that leaves
 127.0.0.1 is recorded and refused.  Per page it waits for MathJax
 (`MathJax.startup.promise`), the images and the embedded widgets, then reads
-the DOM.  Screenshots of two pages go to `_build/artifacts/`, a per-page table
+the DOM, including the width of every display equation against its box at the
+1280 px desktop viewport.  Screenshots of two pages go to `_build/artifacts/`, a per-page table
 to `_build/artifacts/browser-summary.txt` and to the closing summary of pytest.
 """
 from __future__ import annotations
@@ -60,7 +61,7 @@ INSPECT = r"""() => {
     widgets: document.querySelectorAll('.jupyter-widgets').length,
     sliders: document.querySelectorAll('.widget-slider').length,
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
-    displays: document.querySelectorAll('mjx-container[display="true"]').length,
+    displays: [...document.querySelectorAll('mjx-container[display="true"]')].filter(c => c.offsetParent !== null).length,
     wide: [...document.querySelectorAll('mjx-container[display="true"]')].flatMap(c => {
       // MathJax 3 cannot break a display across lines: a formula wider than its box
       // (the text column, minus the equation number) hides behind a scrollbar.
@@ -91,7 +92,7 @@ class Page:
     widgets: int = 0
     sliders: int = 0
     links: list = field(default_factory=list)
-    displays: int = 0  # display equations (MathJax containers)
+    displays: int = 0  # display equations shown on the page (MathJax containers), each measured
     wide: list = field(default_factory=list)  # displays wider than their box, at the viewport below
     remote: list = field(default_factory=list)  # refused requests to other hosts
     failed: list = field(default_factory=list)  # local requests that failed (status >= 400 ...)
@@ -222,7 +223,8 @@ def visited(chromium, book_build, stage_report) -> dict[str, Page]:
         lines.append(f"{p.path:42s} {p.equations:9d} {f'{ok}/{len(p.images)}':>8s} {p.widgets:7d} {len(p.remote):6d}")
     total_images = sum(len(p.images) for p in pages.values())
     lines.append(f"{len(pages)} pages opened ({len(redirects)} redirect pages checked), "
-                 f"{sum(p.equations for p in pages.values())} equations typeset on "
+                 f"{sum(p.equations for p in pages.values())} equations typeset "
+                 f"({sum(p.displays for p in pages.values())} displays measured against their column) on "
                  f"{sum(1 for p in pages.values() if p.math)} pages with math, "
                  f"{sum(sum(i['ok'] for i in p.images) for p in pages.values())}/{total_images} images loaded, "
                  f"{sum(p.widgets for p in pages.values())} widgets rendered, "
