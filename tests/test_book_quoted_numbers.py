@@ -157,3 +157,22 @@ def test_diffusion_noise_vs_eps_numbers():
     match = re.search(r"\(([0-9.]+) against ([0-9.]+) at \$\\tau = 0\.8\$\)", text)
     assert match, "the page no longer gives the two β at τ = 0.8"
     assert_shown([(2 - 0.8) / 0.8, 1 / 0.8**2], list(match.groups()))
+
+
+def test_notebook_21_quotes_the_computed_widths_table():
+    """Notebook 21's widths sentence quotes the chapter's table at β = 8 (book/results/…_1d_widths.json)."""
+    import json
+
+    import nbformat
+
+    data = json.loads((BOOK / "results" / "diffusion_temperature_1d_widths.json").read_text())
+    at_8 = {r[0]: r[data["columns"].index("β = 8")] for r in data["rows"][1:]}
+    notebook = nbformat.read(BOOK.parent / "notebooks" / "21_diffusion_temperature_exact.ipynb", as_version=4)
+    text = " ".join(c.source for c in notebook.cells if c.cell_type == "markdown" and "heavy / light" in c.source)
+    text = " ".join(text.split())
+    for sampler, words in (("noise × √T", "times $P^\\beta$'s width with noise scaling"),
+                           ("ODE, scaled start", "times with the scaled-start ODE"),
+                           ("SDE, score × β", "times with score scaling")):
+        match = re.search(r"([0-9.]+) / ([0-9.]+) " + re.escape(words), text)
+        assert match, f"notebook 21 no longer quotes {sampler!r} as 'X / Y {words}'"
+        assert " / ".join(match.groups()) == at_8[sampler], (sampler, match.groups(), at_8[sampler])
