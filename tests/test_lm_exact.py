@@ -135,6 +135,7 @@ def test_bad_chain_is_rejected():
 
 # -- sampling P^β exactly: per-token P^β times the look-ahead factor h_β (book: llm-lookahead) --------------
 
+@pytest.mark.seed("000-07")
 @pytest.mark.parametrize("beta", [0.0, 0.5, 2.0, 7.0])
 def test_lookahead_sampler_law_is_sequence_level_p_beta(lm, beta):
     """The product of the look-ahead next-token laws is P(y)^β / Z, enumerated independently."""
@@ -168,6 +169,7 @@ def test_lookahead_at_beta_one_is_the_model(lm):
         assert torch.allclose(exact.lookahead_next_probs(lm, prefix, 1.0), lm.next_probs(prefix))
 
 
+@pytest.mark.seed("000-07")
 def test_sample_sequence_level_frequencies(lm):
     """8,000 draws at β = 3: every sentence's frequency within 5 binomial standard errors of P^β/Z."""
     beta, n = 3.0, 8000
