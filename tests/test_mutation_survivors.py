@@ -17,7 +17,8 @@ from tempguide.lm.exact import (MarkovLM, entropy, greedy_sequence, most_probabl
 from tempguide.metrics import image
 from tempguide.metrics.image import fid_from_features, gaussian_stats
 from tempguide.metrics.precision_recall import precision_recall
-from tempguide.metrics.text import bits_per_character
+from tempguide.metrics.text import (bits_per_character, distinct_n, is_repetitive, repeats_at_end, repetition_rate,
+                                    self_perplexity)
 from tempguide.toy import GaussianMixture, mixture_1d, mixture_2d
 
 
@@ -157,14 +158,15 @@ def test_class_methods_need_labels(call):
 class Cycle:
     """V = 4 tokens.  At window position 0 the next token is uniform (2 bits); later P(last + 1) = 1/2 (1 bit)."""
 
-    def __init__(self, block_size=None):
+    def __init__(self, block_size=None, warmup=1):
         if block_size is not None:
             self.block_size = block_size
+        self.warmup = warmup  # window positions < warmup predict uniformly
 
     def __call__(self, ids):  # (B, T) -> (B, T, 4)
         probs = torch.full((*ids.shape, 4), 1 / 6)
         probs.scatter_(-1, ((ids + 1) % 4)[..., None], 0.5)
-        probs[:, 0] = 0.25
+        probs[:, :self.warmup] = 0.25
         return probs.log()
 
 
@@ -278,3 +280,38 @@ def test_sample_sequence_level_of_zero_sequences_is_empty_and_draws_from_the_gen
     draw = [sample_sequence_level(toy_lm(), 1.0, 20, generator=torch.Generator().manual_seed(s)) for s in (5, 5)]
     torch.manual_seed(0)  # the global stream must not matter
     assert draw[0] == draw[1] == sample_sequence_level(toy_lm(), 1.0, 20, generator=torch.Generator().manual_seed(5))
+
+
+# --- text metrics: edges and pass-through of their options ------------------------------------------
+
+def test_repeats_at_end_counts_every_repeat_and_needs_n():
+    assert repeats_at_end(["a", "b"] * 4, 2) == 4 and repeats_at_end(["a", "b"], 2) == 1
+    with pytest.raises(ValueError, match="^n must be >= 1, got 0$"):
+        repeats_at_end(["a"], 0)
+
+
+def test_is_repetitive_options_and_the_cut_last_word():
+    assert is_repetitive("a a a ", min_phrase=1) and not is_repetitive("a a a ")  # one-word phrases only if asked
+    assert is_repetitive("x y x y x y z")  # "z" may be cut by the budget: dropped, the rest is "x y" × 3
+    with pytest.raises(ValueError, match="^need min_phrase >= 1 and min_repeats >= 2, got 0, 3$"):
+        is_repetitive("a", min_phrase=0)
+    assert repetition_rate(["a a a "], min_phrase=1) == 1.0 and repetition_rate(["a b a b "], min_repeats=2) == 1.0
+    with pytest.raises(ValueError, match="^texts must be a non-empty list of strings$"):
+        repetition_rate([])
+
+
+def test_distinct_n_defaults_to_bigrams():
+    assert distinct_n(["a b a b"]) == pytest.approx(2 / 3)  # (a b) (b a) (a b)
+    with pytest.raises(ValueError, match="^n must be >= 1, got 0$"):
+        distinct_n(["a"], 0)
+
+
+def test_self_perplexity_prompt_range_and_context():
+    # warm-up 2: a window position < 2 predicts uniformly (4), later positions give the next token 1/2 (2)
+    model = Cycle(block_size=4, warmup=2)
+    ids = CYCLE[None]  # (1, 9)
+    assert self_perplexity(model, ids, prompt_length=4) == pytest.approx(2.0, rel=1e-6)  # 3 tokens of context
+    assert self_perplexity(model, ids, prompt_length=4, context=2) == pytest.approx(4.0, rel=1e-6)
+    assert self_perplexity(model, ids, prompt_length=1) > 2.0  # prompt_length 1 is allowed
+    with pytest.raises(ValueError, match=r"prompt_length must be in \[1, 9\), got 9"):
+        self_perplexity(model, torch.stack([CYCLE, CYCLE]), prompt_length=9)
