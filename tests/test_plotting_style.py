@@ -1,8 +1,8 @@
 """The course's matplotlib style (issue 18, "Figures sized for the page").
 
 The style keeps every figure inside the book's text column with fonts that stay
-≥ 8 pt there; every book notebook applies it, and the notebooks of chapters 0–2
-show each figure through ``plotting.show``, which measures it first.
+≥ 8 pt there; every book notebook applies it and shows each figure through
+``plotting.show``, which measures it first.
 """
 from __future__ import annotations
 
@@ -14,14 +14,11 @@ import nbformat
 import pytest
 from matplotlib.font_manager import FontProperties
 
-from notebook_tools import ROOT, book_notebooks
+from notebook_tools import book_notebooks
 from tempguide import plotting
 
 matplotlib.use("Agg")
 
-#: notebooks whose every figure goes through plotting.show (chapters 0-2); the later chapters still use plt.show
-MEASURED = ["00_exact_mixture", "05_training_and_checkpoints", "10_temperature_exact", "11_temperature_sweeps",
-            "20_score_matching_background", "21_diffusion_temperature_exact", "22_diffusion_temperature_mnist"]
 FONT_KEYS = ["font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize",
              "legend.fontsize", "legend.title_fontsize", "figure.titlesize"]
 
@@ -94,10 +91,11 @@ def test_every_book_notebook_applies_the_style_first(path):
         f"{path.name}: its first code cell (the imports) must call plotting.use_course_style()"
 
 
-@pytest.mark.parametrize("name", MEASURED)
-def test_chapter_notebooks_measure_every_figure(name):
-    path = ROOT / "notebooks" / f"{name}.ipynb"
+@pytest.mark.parametrize("path", book_notebooks(), ids=lambda p: p.stem)
+def test_every_book_notebook_measures_every_figure(path):
     for cell in code_cells(path):
-        assert "plt.show()" not in cell.source, f"{name}: show figures with plotting.show(fig), which measures them"
+        assert "plt.show()" not in cell.source, \
+            f"{path.name}: show figures with plotting.show(fig), which measures them"
         if re.search(r"plt\.(subplots|figure)\(", cell.source):
-            assert "plotting.show(" in cell.source, f"{name}: a cell draws a figure but never calls plotting.show"
+            assert "plotting.show(" in cell.source, \
+                f"{path.name}: a cell draws a figure but never calls plotting.show"
