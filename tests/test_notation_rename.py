@@ -8,10 +8,12 @@ Issue 17, part 4.  Three guards:
 2. The renamed public functions take ``z_bar``; the old keyword ``x`` still works, gives the same
    result as ``z_bar`` and warns with a DeprecationWarning that names ``z_bar``; both at once is a
    TypeError.
-3. The book's own prose never calls the network input x again (``x = z/\\sqrt{1+t}``).
+3. The book's own prose (pages and notebooks' markdown) never calls the network input x again
+   (``x = z/\\sqrt{1+t}``).
 """
 import ast
 import inspect
+import json
 import pathlib
 import re
 
@@ -206,8 +208,30 @@ def test_signatures_show_the_new_name_only(fn):
 
 
 # ---- the book ----------------------------------------------------------------------------------
+#: "x = z/\sqrt{1+t}" or "x_t = z/\sqrt{1+t}" in LaTeX: the network input called x
+X_IS_NETWORK_INPUT = re.compile(r"(?<![\w\\])x(_t)?\s*=\s*z\s*/\s*\\sqrt\{1\s*\+\s*t\}")
+
+
+def prose():
+    """(where, text) of the book's pages and of every notebook's markdown cell, homework included."""
+    for path in sorted((ROOT / "book").glob("*.md")):
+        yield path.name, path.read_text(encoding="utf-8")
+    for path in sorted((ROOT / "notebooks").rglob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for i, cell in enumerate(cells):
+            if cell["cell_type"] == "markdown":
+                yield f"{path.relative_to(ROOT).as_posix()} cell {i}", "".join(cell["source"])
+
+
+def test_the_scan_reads_notebook_markdown():
+    found = dict(prose())
+    assert any(where.startswith("notebooks/homework/solutions/hw6_clip_guidance.ipynb cell ") for where in found)
+    assert any(r"\bar z = z/\sqrt{1+t}" in text for where, text in found.items() if where.startswith("notebooks/"))
+    assert X_IS_NETWORK_INPUT.search(r"sees the noisy image $x = z/\sqrt{1+t}$ and")
+    assert not X_IS_NETWORK_INPUT.search(r"$\bar z = z/\sqrt{1+t}$")
+
+
 def test_the_book_never_calls_the_network_input_x():
-    pattern = re.compile(r"(?<![\w\\])x(_t)?\s*=\s*z\s*/\s*\\sqrt\{1\s*\+\s*t\}")
-    hits = [f"{p.name}: {line.strip()}" for p in sorted((ROOT / "book").glob("*.md"))
-            for line in p.read_text(encoding="utf-8").splitlines() if pattern.search(line)]
+    hits = [f"{where}: {line.strip()}" for where, text in prose()
+            for line in text.splitlines() if X_IS_NETWORK_INPUT.search(line)]
     assert not hits, "the network input is z̄ = z/√(1+t) (book: Notation), not x:\n" + "\n".join(hits)
