@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tempguide.lm import generate
+from tempguide.lm.sample import check_ids, sample_next
 from tempguide.lm.exact import (MarkovLM, entropy, greedy_sequence, most_probable_sequence, per_token_distribution,
                                 sample_sequence_level, sequence_level_distribution, sequence_prob, sequences, temper,
                                 toy_lm)
@@ -315,3 +316,28 @@ def test_self_perplexity_prompt_range_and_context():
     assert self_perplexity(model, ids, prompt_length=1) > 2.0  # prompt_length 1 is allowed
     with pytest.raises(ValueError, match=r"prompt_length must be in \[1, 9\), got 9"):
         self_perplexity(model, torch.stack([CYCLE, CYCLE]), prompt_length=9)
+
+
+# --- sample_next passes every filter on; check_ids names what it got ------------------------------------
+
+def test_sample_next_applies_top_k_min_p_and_temperature_one():
+    logits = torch.tensor([[0.0, 0.5, 1.0, 0.2]] * 200)  # 200 draws of one row
+    g = torch.Generator().manual_seed(0)
+    for kw in ({"top_k": 1}, {"min_p": 1.0}):  # only the argmax is left
+        assert (sample_next(logits, generator=g, **kw) == 2).all()
+    ids = sample_next(logits, generator=torch.Generator().manual_seed(1))  # T = 1: softmax of the logits as they are
+    assert torch.equal(ids, torch.multinomial(logits.softmax(-1), 1, generator=torch.Generator().manual_seed(1))[:, 0])
+
+
+def test_check_ids_names_the_wrong_type_and_the_open_range():
+    with pytest.raises(ValueError, match=r"^prompt must be an integer tensor of token ids, got list$"):
+        check_ids([1, 2], "prompt", 5)
+    with pytest.raises(ValueError, match=r"^prompt must hold token ids in \[0, V\), got range \[-1, 3\]$"):
+        check_ids(torch.tensor([-1, 3]), "prompt", None)
+
+
+def test_greedy_mask_works_on_any_leading_shape():
+    from tempguide.lm.filters import greedy_mask
+    inf = float("-inf")
+    assert greedy_mask(torch.tensor([0.0, 2.0, 1.0])).tolist() == [inf, 2.0, inf]
+    assert greedy_mask(torch.tensor([[[3.0, 1.0]], [[0.0, 4.0]]])).tolist() == [[[3.0, inf]], [[inf, 4.0]]]
