@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from tempguide.diffusion.adapters import denoiser_from_eps
+from tempguide.diffusion.langevin import sample_annealed_langevin
 from tempguide.diffusion.ode import sample_ode_euler
 from tempguide.diffusion.reverse_sde import sample_reverse_sde_rescaled
 from tempguide.guidance.attribute import attribute_cfg_eps, check_attribute
-from tempguide.guidance.classifier import classifier_guided, classifier_guided_x0, clean_log_prob, noise_aware_log_prob
+from tempguide.guidance.classifier import (classifier_gradient, classifier_guided, classifier_guided_x0, clean_log_prob,
+                                          noise_aware_log_prob)
 
 TS = torch.tensor([1.0, 0.5, 0.1], dtype=torch.float64)
 
@@ -92,3 +94,27 @@ def test_attributes_become_float32_and_are_required():
     attribute_cfg_eps(lambda z_bar, t, E: seen.append(E.dtype) or z_bar, 2.0)(torch.zeros(1, 1, dtype=torch.float64),
                                                                              torch.tensor(1.0), 0.5)
     assert seen == [torch.float64]  # E in z̄'s dtype
+
+
+def test_annealed_langevin_defaults_and_a_single_level():
+    z = torch.zeros(2, 1, dtype=torch.float64)
+    seen = []
+
+    def denoiser(z, t):
+        seen.append(float(t))
+        return 0 * z
+
+    out = sample_annealed_langevin(denoiser, z, torch.tensor([0.5], dtype=torch.float64),
+                                   generator=torch.Generator().manual_seed(0))  # one level is enough
+    assert len(seen) == 100  # n_steps = 100 by default
+    again = sample_annealed_langevin(denoiser, z, torch.tensor([0.5], dtype=torch.float64), n_steps=100,
+                                     step_size=2e-5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)  # the documented defaults n_steps = 100, step_size = 2e-5
+
+
+def test_classifier_log_prob_shape_error_names_what_it_got():
+    z = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"^log_prob must return \(B, C\) = \(2, C\) log-probabilities, got \(2,\)$"):
+        classifier_gradient(lambda z, t: z.sum(-1), z, 1.0, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"got float$"):
+        classifier_gradient(lambda z, t: 0.5, z, 1.0, torch.tensor([0, 1]))

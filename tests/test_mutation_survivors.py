@@ -12,9 +12,9 @@ import torch
 
 from tempguide.lm import generate
 from tempguide.lm.sample import check_ids, sample_next
-from tempguide.lm.exact import (MarkovLM, entropy, greedy_sequence, most_probable_sequence, per_token_distribution,
-                                sample_sequence_level, sequence_level_distribution, sequence_prob, sequences, temper,
-                                toy_lm)
+from tempguide.lm.exact import (MarkovLM, entropy, greedy_sequence, kl_divergence, most_probable_sequence,
+                                per_token_distribution, sample_sequence_level, sequence_level_distribution,
+                                sequence_prob, sequences, temper, toy_lm)
 from tempguide.metrics import image
 from tempguide.metrics.image import fid_from_features, gaussian_stats
 from tempguide.metrics.precision_recall import precision_recall
@@ -341,3 +341,9 @@ def test_greedy_mask_works_on_any_leading_shape():
     inf = float("-inf")
     assert greedy_mask(torch.tensor([0.0, 2.0, 1.0])).tolist() == [inf, 2.0, inf]
     assert greedy_mask(torch.tensor([[[3.0, 1.0]], [[0.0, 4.0]]])).tolist() == [[[3.0, inf]], [[inf, 4.0]]]
+
+
+def test_kl_divergence_in_float64_and_where_q_is_one():
+    assert kl_divergence([1.0, 0.0], [1.0, 0.0]) == 0.0 and kl_divergence([0.5, 0.5], [1.0, 0.0]) == math.inf
+    p, q = [0.1, 0.9], [0.2, 0.8]  # Python floats, read as float64
+    assert kl_divergence(p, q) == pytest.approx(0.1 * math.log(0.5) + 0.9 * math.log(0.9 / 0.8), abs=1e-15)
