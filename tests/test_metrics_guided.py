@@ -106,3 +106,20 @@ def test_real_reference_splits_2n_test_digits(monkeypatch):
     assert guided.real_reference(clf, 5).n == 5  # 2n = all 10 digits
     with pytest.raises(ValueError, match="k must be in"):  # n = 1 is in range; precision/recall's k = 3 is not
         guided.real_reference(clf, 1)
+
+
+def test_fid_floor_splits_two_disjoint_halves_with_the_generator():
+    real = digits([[v] for v in (-1.0, 0.0, 1.0, 0.5, -0.5)])  # N = 5: halves of 2, one image left out
+    clf = PixelClassifier()
+    f = clf.features(real).double()
+    perm = torch.randperm(5, generator=torch.Generator().manual_seed(0))
+    expected = image.fid_from_features(f[perm[:2]], f[perm[2:4]])
+    assert image.fid_floor(clf, real, generator=torch.Generator().manual_seed(0)) == pytest.approx(expected, abs=1e-12)
+    assert math.isfinite(image.fid_floor(clf, real[:4]))  # 4 images are enough
+    with pytest.raises(ValueError, match="^real needs at least 4 images, got 3$"):
+        image.fid_floor(clf, real[:3])
+
+
+def test_gaussian_stats_refuses_one_dimensional_features():
+    with pytest.raises(ValueError, match=r"^feats must have shape \(N, F\) with N >= 2, got \(3,\)$"):
+        image.gaussian_stats(torch.zeros(3))
