@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tempguide.lm import generate
+from tempguide.lm.filters import greedy_mask
 from tempguide.lm.sample import check_ids, sample_next
 from tempguide.lm.exact import (MarkovLM, entropy, greedy_sequence, kl_divergence, most_probable_sequence,
                                 per_token_distribution, sample_sequence_level, sequence_level_distribution,
@@ -337,7 +338,6 @@ def test_check_ids_names_the_wrong_type_and_the_open_range():
 
 
 def test_greedy_mask_works_on_any_leading_shape():
-    from tempguide.lm.filters import greedy_mask
     inf = float("-inf")
     assert greedy_mask(torch.tensor([0.0, 2.0, 1.0])).tolist() == [inf, 2.0, inf]
     assert greedy_mask(torch.tensor([[[3.0, 1.0]], [[0.0, 4.0]]])).tolist() == [[[3.0, inf]], [[inf, 4.0]]]
