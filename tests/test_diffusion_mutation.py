@@ -8,11 +8,12 @@ import torch
 
 from tempguide.diffusion.adapters import denoiser_from_eps
 from tempguide.diffusion.langevin import sample_annealed_langevin
-from tempguide.diffusion.ode import sample_ode_euler
+from tempguide.diffusion.ode import sample_ode_euler, sample_ode_heun
 from tempguide.diffusion.reverse_sde import sample_reverse_sde_rescaled
 from tempguide.guidance.attribute import attribute_cfg_eps, check_attribute
 from tempguide.guidance.classifier import (classifier_gradient, classifier_guided, classifier_guided_x0, clean_log_prob,
                                           noise_aware_log_prob)
+from tempguide.metrics.image import sharpness
 
 TS = torch.tensor([1.0, 0.5, 0.1], dtype=torch.float64)
 
@@ -118,3 +119,21 @@ def test_classifier_log_prob_shape_error_names_what_it_got():
         classifier_gradient(lambda z, t: z.sum(-1), z, 1.0, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match=r"got float$"):
         classifier_gradient(lambda z, t: 0.5, z, 1.0, torch.tensor([0, 1]))
+
+
+def test_heun_takes_every_step_and_names_the_denoiser():
+    calls = []
+
+    def denoiser(z, t):
+        calls.append(float(t))
+        return 0 * z
+
+    sample_ode_heun(denoiser, torch.ones(1, 1, dtype=torch.float64), TS)
+    assert calls == [1.0, 0.5, 0.5, 0.1]  # two calls per step, both steps
+    with pytest.raises(ValueError, match=r"^denoiser returned shape"):
+        sample_ode_heun(wrong_shape, torch.zeros(2, 2, dtype=torch.float64), TS)
+
+
+def test_image_metrics_name_the_images_argument():
+    with pytest.raises(ValueError, match=r"^images must have shape \(B, 1, H, W\), got \(2, 2\)$"):
+        sharpness(torch.zeros(2, 2))
