@@ -137,3 +137,5 @@ def test_heun_takes_every_step_and_names_the_denoiser():
 def test_image_metrics_name_the_images_argument():
     with pytest.raises(ValueError, match=r"^images must have shape \(B, 1, H, W\), got \(2, 2\)$"):
         sharpness(torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"got \(2, 1, 5\)$"):  # one channel, but not 4-D
+        sharpness(torch.zeros(2, 1, 5))

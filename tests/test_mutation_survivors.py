@@ -83,6 +83,8 @@ def test_points_on_the_knn_radius_count_as_inside(k):
 def test_temper_infinity_splits_ties_evenly():
     assert temper(torch.tensor([0.4, 0.4, 0.2]), math.inf).tolist() == [0.5, 0.5, 0.0]
     assert temper(torch.tensor([[0.2, 0.3, 0.5], [0.25, 0.5, 0.25]]), math.inf).tolist() == [[0, 0, 1], [0, 1, 0]]
+    assert temper(torch.tensor([[0.2, 0.8], [0.6, 0.4]]), math.inf).tolist() == [[0, 1], [1, 0]]  # each row's own max
+    assert temper([0.5, 0.5], 2.0).dtype == torch.float64  # a list is read as float64
 
 
 def test_per_token_and_sequence_infinity_limits_on_a_chain_with_ties():
