@@ -70,13 +70,19 @@ def function_of(mutant: str) -> str:
     return mangled.removeprefix("x_").replace("ǁ", ".").strip(".") if "ǁ" in mangled else mangled.removeprefix("x_")
 
 
-def tally(folders: list[Path], equivalent: dict[str, str]) -> tuple[dict[str, Counter], dict[str, list[str]]]:
-    """Per module: counts of each verdict, and the names of its surviving mutants."""
-    codes: dict[str, dict[str, int | None]] = {}  # module -> mutant -> exit code of its best verdict
-    for mutants in folders:
+def tally(folders: list[Path], equivalent: dict[str, str],
+          kills_only: list[Path] = ()) -> tuple[dict[str, Counter], dict[str, list[str]]]:
+    """Per module: counts of each verdict, and the names of its surviving mutants.
+
+    ``kills_only``: reruns with only some of the tests; only their kills count.
+    """
+    codes: dict[str, dict[str, int | None]] = {}  # module -> mutant -> exit code of its most definite verdict
+    for mutants in [*folders, *kills_only]:
         for meta in sorted(mutants.rglob("*.py.meta")):
             module = codes.setdefault(module_of(meta, mutants), {})
             for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+                if mutants in kills_only and STATUS.get(code) != "killed":
+                    continue
                 if name not in module or RANK[STATUS.get(code, "other")] < RANK[STATUS.get(module[name], "other")]:
                     module[name] = code
     counts: dict[str, Counter] = {}
@@ -121,6 +127,8 @@ def markdown(rows: list[list[str]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mutants", type=Path, action="append", help="mutmut's work folder (default: mutants)")
+    parser.add_argument("--kills-only", type=Path, action="append", default=[],
+                        help="a rerun with only some of the tests: only its kills count")
     parser.add_argument("--equivalent", type=Path, default=ROOT / "benchmarks" / "mutation_equivalent.txt")
     parser.add_argument("--save", type=Path, help="also write the table and the survivors to this markdown file")
     parser.add_argument("--note", default="", help="a paragraph for --save: what was run, on which machine")
@@ -130,7 +138,7 @@ def main() -> int:
         if not folder.is_dir():
             parser.error(f"--mutants: no folder {folder}; run `make mutation` first")
     equivalent = read_equivalent(args.equivalent)
-    counts, survivors = tally(folders, equivalent)
+    counts, survivors = tally(folders, equivalent, args.kills_only)
     rows = table(counts)
     text = markdown(rows)
     print(text)
