@@ -139,3 +139,18 @@ def test_image_metrics_name_the_images_argument():
         sharpness(torch.zeros(2, 2))
     with pytest.raises(ValueError, match=r"got \(2, 1, 5\)$"):  # one channel, but not 4-D
         sharpness(torch.zeros(2, 1, 5))
+
+
+def test_annealed_langevin_step_recipe_and_argument_names():
+    z = torch.ones(3, 1, dtype=torch.float64)
+    ts = torch.tensor([0.5], dtype=torch.float64)
+    out = sample_annealed_langevin(lambda z, t: 0 * z, z, ts, n_steps=1, step_size=0.1, temperature=2.0,
+                                   generator=torch.Generator().manual_seed(0))
+    eps = torch.randn(3, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    score = -z / 0.5  # (D − z)/t with D = 0; α = step_size at the last level
+    assert torch.equal(out, z + 0.1 / 2 * score + math.sqrt(2.0 * 0.1) * eps)
+    for kwargs, match in [({"step_size": -1.0}, "^step_size must be"), ({"n_steps": 1.5}, "^n_steps must be an int >= 1")]:
+        with pytest.raises(ValueError, match=match):
+            sample_annealed_langevin(lambda z, t: z, z, ts, **kwargs)
+    with pytest.raises(ValueError, match="^denoiser returned shape"):
+        sample_annealed_langevin(wrong_shape, torch.zeros(2, 2, dtype=torch.float64), ts, n_steps=1)
