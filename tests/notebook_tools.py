@@ -53,20 +53,18 @@ def load_config() -> dict:
 def toc_files() -> list[str]:
     """Every `file:` entry of _toc.yml (root included), without suffix."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    found = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                found.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk({k: v for k, v in toc.items() if k != "root"})
+    found = [toc["root"], *toc_entries({k: v for k, v in toc.items() if k != "root"})]
     return [str(Path(f).with_suffix("")) if Path(f).suffix in {".md", ".ipynb"} else f for f in found]
+
+
+def toc_entries(node) -> list[str]:
+    """Every `file:` value below ``node`` (a part, a chapter or the whole _toc.yml), in order."""
+    if isinstance(node, dict):
+        own = [node["file"]] if "file" in node else []
+        return own + [f for value in node.values() for f in toc_entries(value)]
+    if isinstance(node, list):
+        return [f for value in node for f in toc_entries(value)]
+    return []
 
 
 def book_notebooks() -> list[Path]:

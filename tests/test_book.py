@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from book_tools import notebook, run_book_build, tiny_book
-from notebook_tools import COLAB_EXECUTED, ROOT, book_notebooks, load_config, toc_files
+from notebook_tools import COLAB_EXECUTED, ROOT, book_notebooks, load_config, toc_entries, toc_files
 from tempguide import colab
 
 pytestmark = pytest.mark.book
@@ -175,20 +175,7 @@ def test_exercises_are_numbered_per_chapter(book_build):
 
 
 def _part_files(part: dict) -> set[str]:
-    found = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                found.add(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(part)
-    return found
+    return set(toc_entries(part))
 
 
 def test_references_to_exercises_read_naturally(book_build):
