@@ -12,20 +12,7 @@ import torch
 
 from tempguide.metrics import guided, image
 from tempguide.metrics.precision_recall import precision_recall
-
-
-class PixelClassifier(torch.nn.Module):
-    """Features: the first ten pixels; logits: the same ten pixels (class = the brightest)."""
-
-    def __init__(self):
-        super().__init__()
-        self.dummy = torch.nn.Parameter(torch.zeros(()))
-
-    def features(self, images):
-        return images.flatten(1)[:, :10]
-
-    def forward(self, images):
-        return self.features(images)
+from test_metrics_image import PixelClassifier  # class = brightest of the first 10 pixels; features = those pixels
 
 
 def digits(pixels: list[list[float]]) -> torch.Tensor:

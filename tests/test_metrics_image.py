@@ -66,7 +66,7 @@ def test_mean_pairwise_distance_brute_force():
     assert math.isnan(image.mean_pairwise_distance(f[:1]))
 
 
-class _PixelClassifier(torch.nn.Module):
+class PixelClassifier(torch.nn.Module):
     """A stub 'classifier': class = index of the brightest of the first 10 pixels; features = those pixels."""
 
     def __init__(self):
@@ -85,7 +85,7 @@ def test_accuracy_and_diversity_with_stub_classifier():
     labels = torch.tensor([0, 1, 2, 0, 1, 2])
     for k, c in enumerate([0, 1, 2, 0, 1, 5]):  # the last image is "generated wrong"
         images[k, 0, 0, c] = 1.0
-    clf = _PixelClassifier()
+    clf = PixelClassifier()
     assert image.accuracy(clf, images, labels) == pytest.approx(5 / 6)
     per_class = image.accuracy_per_class(clf, images, labels)
     assert per_class[:3].tolist() == [1.0, 1.0, 0.5] and per_class[3:].isnan().all()
