@@ -89,7 +89,8 @@ finally:
 
 
 def _venv_environment(install_target: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"}}
+    # MPLBACKEND: Colab's kernels draw inline; a backend set in this process (e.g. Agg) must not leak in.
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "MPLBACKEND"}}
     env.update(
         PATH=f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}",
         VIRTUAL_ENV=str(VENV),

@@ -94,6 +94,9 @@ def test_a_grader_bug_still_ends_in_a_report_with_every_key(tmp_path, monkeypatc
         raise RuntimeError("boom")
 
     monkeypatch.setattr(cli, "grade", broken)
+    # main() sets MPLBACKEND for its own process; in this process it must not outlive the test
+    # (kernels started later, e.g. by the Colab simulation, would draw no figures).
+    monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setattr(cli, "_private_stdout", lambda: sys.stdout)
     notebook = tmp_path / "sub.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), notebook)
